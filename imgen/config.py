@@ -1,0 +1,184 @@
+"""Dataclass configs: the single source of the CLI options, TOML files and checkpoint metadata.
+
+A task's ``Config`` subclasses :class:`TrainConfig` and adds (or re-declares, to change a
+default) fields made with :func:`option`. :func:`click_options` turns the dataclass into Click
+options; :func:`load_toml` reads the same names from a file; ``dataclasses.asdict`` writes them
+to ``config.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from imgen.errors import UsageError
+
+
+def option(default: Any, help: str, *, eval: bool = False, metavar: str | None = None) -> Any:
+    """A config field. ``eval=True`` also offers it on ``imgen eval TASK``."""
+    return field(default=default, metadata={"help": help, "eval": eval, "metavar": metavar})
+
+
+@dataclass
+class TrainConfig:
+    """Options every task's training shares. Tasks subclass it and add their own."""
+
+    data: str | None = option(None, "Folder of training images (a task may offer built-in samples "
+                                    "when omitted).", metavar="DIR")
+    out: str = option("runs", "Folder in which the run directory is created.", metavar="DIR")
+    name: str | None = option(None, "Run directory name [default: TASK-YYYYmmdd-HHMMSS].")
+    steps: int = option(1000, "Total generator steps of the run (with --resume: train on until "
+                              "this step).")
+    batch_size: int = option(16, "Samples per step.")
+    crop: int = option(128, "Training crop, in output pixels.")
+    lr: float = option(2e-4, "Learning rate (generator; the discriminator's too unless --d-lr).")
+    d_lr: float | None = option(None, "Discriminator learning rate [default: --lr].")
+    beta1: float = option(0.9, "Adam beta1.")
+    beta2: float = option(0.99, "Adam beta2.")
+    weight_decay: float = option(0.0, "AdamW weight decay.")
+    lr_schedule: Literal["constant", "linear", "cosine"] = option(
+        "constant", "Learning-rate schedule after warmup: constant, linear decay to 0, cosine.")
+    warmup: int = option(0, "Linear learning-rate warmup steps.")
+    grad_accum: int = option(1, "Micro-batches accumulated per step (batch is split).")
+    ema: float = option(0.999, "EMA decay of the generator weights (0 disables).")
+    device: str = option("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
+        "auto", "auto: bf16 autocast on CUDA, fp32 elsewhere; fp16 uses a GradScaler.")
+    channels_last: bool = option(False, "Use the channels_last memory format.")
+    compile: bool = option(False, "torch.compile the networks.")
+    seed: int = option(0, "Random seed (weights, data order, crops).")
+    deterministic: bool = option(False, "Deterministic algorithms (bitwise-repeatable on CPU).")
+    workers: int = option(-1, "Data-loader worker processes (-1: 0 on CPU, else min(8, cores)).")
+    log_every: int = option(50, "Log losses to metrics.jsonl every N steps.")
+    sample_every: int = option(500, "Write a sample grid every N steps (0: never).")
+    save_every: int = option(1000, "Write a checkpoint every N steps (and always at the end).")
+    eval_data: str | None = option(None, "Validation folder evaluated during training.",
+                                   metavar="DIR")
+    eval_every: int = option(0, "Evaluate on --eval-data every N steps (0: only at the end).")
+    time_limit: float = option(0.0, "Stop (and save) after this many minutes (0: no limit).")
+    resume: str | None = option(None, "Continue the run in this directory.", metavar="RUN_DIR")
+
+
+def fields(cls: type) -> list[dataclasses.Field]:
+    return list(dataclasses.fields(cls))
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def cli_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def click_options(cls: type, *, only_eval: bool = False, skip: set[str] = frozenset()) -> list:
+    """Click options for every field of the config dataclass ``cls``."""
+    import click
+
+    params = []
+    types_ = field_types(cls)
+    for f in fields(cls):
+        if f.name in skip or (only_eval and not f.metadata.get("eval")):
+            continue
+        tp, optional = _unwrap_optional(types_[f.name])
+        help_text = f.metadata.get("help", "")
+        kwargs: dict[str, Any] = {"help": help_text, "default": f.default,
+                                  "metavar": f.metadata.get("metavar")}
+        if tp is bool:
+            decl = f"{cli_name(f.name)}/--no-{f.name.replace('_', '-')}"
+            params.append(click.Option([decl], is_flag=True, show_default=True, **kwargs))
+            continue
+        if typing.get_origin(tp) is Literal:
+            kwargs["type"] = click.Choice([str(a) for a in typing.get_args(tp)])
+            kwargs.pop("metavar")
+        elif tp in (int, float, str):
+            kwargs["type"] = tp
+        elif tp is Path:
+            kwargs["type"] = click.Path(path_type=str)
+        else:
+            kwargs["type"] = str
+        params.append(click.Option([cli_name(f.name), f.name], show_default=not optional,
+                                   **kwargs))
+    return params
+
+
+def coerce(cls: type, values: dict[str, Any], *, source: str) -> dict[str, Any]:
+    """Check names and types of ``values`` (from TOML or config.json) against ``cls``."""
+    types_ = field_types(cls)
+    names = {f.name for f in fields(cls)}
+    out = {}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in names:
+            close = difflib.get_close_matches(name, sorted(names), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise UsageError(f"{source}: unknown option {key!r}{hint}")
+        tp, optional = _unwrap_optional(types_[name])
+        if value is None and optional:
+            out[name] = None
+            continue
+        try:
+            if tp is bool:
+                if not isinstance(value, bool):
+                    raise TypeError
+            elif tp is float:
+                value = float(value)
+            elif tp is int:
+                if isinstance(value, bool) or int(value) != value:
+                    raise TypeError
+                value = int(value)
+            elif typing.get_origin(tp) is Literal:
+                if value not in typing.get_args(tp):
+                    raise TypeError
+            elif not isinstance(value, str):
+                raise TypeError
+        except (TypeError, ValueError):
+            raise UsageError(f"{source}: option {key!r} has an invalid value {value!r}") from None
+        out[name] = value
+    return out
+
+
+def load_toml(path: str | Path, cls: type) -> dict[str, Any]:
+    """Read option values from a TOML file (keys as on the command line, dashes or underscores).
+
+    Values may sit at the top level or in a ``[train]`` table.
+    """
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+    if isinstance(data.get("train"), dict):
+        data = {**{k: v for k, v in data.items() if k != "train"}, **data["train"]}
+    return coerce(cls, data, source=str(path))
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type, values: dict[str, Any], *, source: str = "config") -> Any:
+    """Build ``cls`` from stored values, ignoring options this version no longer has."""
+    names = {f.name for f in fields(cls)}
+    return cls(**coerce(cls, {k: v for k, v in values.items() if k in names}, source=source))

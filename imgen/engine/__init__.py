@@ -1,0 +1,1 @@
+"""The training engine: the loop, precision, EMA, checkpoints, logging and progress."""

@@ -1,0 +1,68 @@
+"""Run directories: config.json, metrics.jsonl, samples/ and checkpoints/."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from imgen.errors import ImgenError
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+
+
+def new_run_dir(out: str, task: str, name: str | None) -> Path:
+    base = Path(out)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = base / (name or f"{task}-{stamp}")
+    suffix = 1
+    while path.exists() and not name:
+        suffix += 1
+        path = base / f"{task}-{stamp}-{suffix}"
+    if path.exists() and any(path.iterdir()):
+        raise ImgenError(f"run directory {path} already exists; pick another --name, or "
+                         f"continue it with --resume {path}")
+    (path / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (path / "samples").mkdir(exist_ok=True)
+    return path
+
+
+def versions() -> dict[str, str]:
+    import torch
+
+    from imgen import __version__
+
+    return {"imgen": __version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def write_config(run_dir: Path, task: str, config: dict[str, Any], nets: dict[str, Any]) -> None:
+    data = {"task": task, "config": config, "nets": nets, "versions": versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    (run_dir / CONFIG).write_text(json.dumps(data, indent=2) + "\n")
+
+
+def read_config(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / CONFIG
+    if not path.exists():
+        raise ImgenError(f"{run_dir} is not a run directory: {CONFIG} is missing")
+    return json.loads(path.read_text())
+
+
+class MetricsLog:
+    """Appends one JSON object per line to ``metrics.jsonl``."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / METRICS
+
+    def write(self, event: str, **values: Any) -> None:
+        record = {"event": event, "time": round(time.time(), 3), **values}
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line]

@@ -1,0 +1,389 @@
+"""The training loop shared by every task.
+
+The task computes outputs and losses; the trainer alternates the D and G updates, wraps them
+in autocast, steps optimizers and schedulers, keeps the EMA generator, logs, writes samples and
+checkpoints, and resumes exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from imgen.config import to_dict
+from imgen.data.sampler import SampleStream
+from imgen.engine import checkpoint as ckpt
+from imgen.engine.device import autocast, default_workers, resolve_device, resolve_precision
+from imgen.engine.ema import EMA
+from imgen.engine.rundir import MetricsLog, new_run_dir, write_config
+from imgen.engine.samples import save_grid
+from imgen.engine.schedule import lr_factor
+from imgen.errors import UsageError
+from imgen.task import Task
+
+Callback = Callable[["Trainer"], None]
+
+
+def count_parameters(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Runs a task's training from a config (a new run, or ``cfg.resume``).
+
+    Args:
+        task: a fresh task instance.
+        cfg: the task's config dataclass.
+        callbacks: called after every step with the trainer (tests use it to interrupt).
+        quiet: no progress bar.
+    """
+
+    def __init__(self, task: Task, cfg: Any, *, callbacks: list[Callback] | None = None,
+                 quiet: bool = False) -> None:
+        self.task, self.cfg = task, cfg
+        self.callbacks = callbacks or []
+        self.quiet = quiet
+        if cfg.batch_size % cfg.grad_accum:
+            raise UsageError(f"--batch-size {cfg.batch_size} is not divisible by "
+                             f"--grad-accum {cfg.grad_accum}")
+        self.device = resolve_device(cfg.device)
+        self.dtype = resolve_precision(cfg.precision, self.device)
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=False)
+            torch.backends.cudnn.benchmark = False
+        elif self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        seed_everything(cfg.seed)
+
+        task.setup(cfg, self.device, train=True)
+        self.nets = {k: v.to(self.device) for k, v in task.build(cfg).items()}
+        if cfg.channels_last:
+            for net in self.nets.values():
+                net.to(memory_format=torch.channels_last)
+        self.groups = {k: v for k, v in task.groups(self.nets).items()
+                       if any(count_parameters(self.nets[n]) for n in v)}
+        if "G" not in self.groups:
+            raise UsageError(f"task {task.name!r} built no trainable generator "
+                             f"(networks: {', '.join(self.nets)})")
+        self.optimizers = {g: self._optimizer(g, names) for g, names in self.groups.items()}
+        factor = lr_factor(cfg.lr_schedule, cfg.steps, cfg.warmup, start=self._decay_start())
+        self.schedulers = {g: torch.optim.lr_scheduler.LambdaLR(o, factor)
+                           for g, o in self.optimizers.items()}
+        self.scalers = {g: torch.amp.GradScaler(self.device.type,
+                                                enabled=self.dtype is torch.float16)
+                        for g in self.optimizers}
+        g_nets = {n: self.nets[n] for n in self.groups["G"]}
+        self.ema = EMA(g_nets, cfg.ema) if cfg.ema > 0 else None
+        self.run_nets = self.nets
+        if cfg.compile:
+            self.run_nets = {k: torch.compile(v) for k, v in self.nets.items()}
+
+        self.step = 0
+        self.train_seconds = 0.0
+        if cfg.resume:
+            self.run_dir = Path(cfg.resume)
+            self._load()
+        else:
+            self.run_dir = new_run_dir(cfg.out, task.name, cfg.name)
+        write_config(self.run_dir, task.name, to_dict(cfg),
+                     {k: {"class": type(v).__name__, "parameters": count_parameters(v)}
+                      for k, v in self.nets.items()})
+        self.log = MetricsLog(self.run_dir)
+        self.samples_per_step = cfg.batch_size * (self.task.d_steps() if "D" in self.groups else 1)
+        self.dataset = task.dataset(cfg, cfg.data, "train")
+        self._fixed_batch: dict | None = None
+
+    # -- construction ------------------------------------------------------------------------
+    def _decay_start(self) -> int:
+        return getattr(self.task, "lr_decay_start", lambda cfg: 0)(self.cfg)
+
+    def _optimizer(self, group: str, names: list[str]) -> torch.optim.Optimizer:
+        params = [p for n in names for p in self.nets[n].parameters() if p.requires_grad]
+        lr = self.cfg.lr if group == "G" or self.cfg.d_lr is None else self.cfg.d_lr
+        kwargs: dict[str, Any] = {}
+        if self.device.type == "cuda":
+            kwargs["fused"] = True  # one kernel for the whole update
+        return torch.optim.AdamW(params, lr=lr, betas=(self.cfg.beta1, self.cfg.beta2),
+                                 weight_decay=self.cfg.weight_decay, **kwargs)
+
+    def _loader(self) -> torch.utils.data.DataLoader:
+        workers = self.cfg.workers if self.cfg.workers >= 0 else default_workers(self.device)
+        micro = self.cfg.batch_size // self.cfg.grad_accum
+        sampler = SampleStream(len(self.dataset), base_seed=self.cfg.seed,
+                               start=self.step * self.samples_per_step)
+        return torch.utils.data.DataLoader(
+            self.dataset, batch_size=micro, sampler=sampler, num_workers=workers,
+            pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+            drop_last=True,
+        )
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def save(self) -> None:
+        folder = self.run_dir / "checkpoints"
+        ckpt.save_weights(folder / ckpt.WEIGHTS, self.nets, self.ema.nets if self.ema else None,
+                          self.step)
+        state = {
+            "step": self.step,
+            "train_seconds": self.train_seconds,
+            "optimizers": {g: o.state_dict() for g, o in self.optimizers.items()},
+            "schedulers": {g: s.state_dict() for g, s in self.schedulers.items()},
+            "scalers": {g: s.state_dict() for g, s in self.scalers.items()},
+            "rng": ckpt.rng_state(),
+            "task": self.task.state_dict() if hasattr(self.task, "state_dict") else None,
+        }
+        ckpt.save_state(folder / ckpt.STATE, state)
+
+    def _load(self) -> None:
+        folder = self.run_dir / "checkpoints"
+        state = ckpt.load_state(folder / ckpt.STATE)
+        weights, ema = ckpt.split_weights(ckpt.load_file(str(folder / ckpt.WEIGHTS)))
+        for name, net in self.nets.items():
+            net.load_state_dict(weights[name])
+        if self.ema:
+            for name, net in self.ema.nets.items():
+                net.load_state_dict(ema[name])
+        for g, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][g])
+        for g, s in self.schedulers.items():
+            s.load_state_dict(state["schedulers"][g])
+            # The LR rule comes from this run's config (--steps may have grown): re-apply it.
+            for group, base, f in zip(s.optimizer.param_groups, s.base_lrs, s.lr_lambdas):
+                group["lr"] = base * f(s.last_epoch)
+        for g, s in self.scalers.items():
+            s.load_state_dict(state["scalers"][g])
+        if state.get("task") is not None and hasattr(self.task, "load_state_dict"):
+            self.task.load_state_dict(state["task"])
+        ckpt.set_rng_state(state["rng"])
+        self.step = state["step"]
+        self.train_seconds = state.get("train_seconds", 0.0)
+
+    # -- one step ----------------------------------------------------------------------------
+    def _batches(self, it) -> list[dict]:
+        return [self._prepare(next(it)) for _ in range(self.cfg.grad_accum)]
+
+    def _prepare(self, batch: dict) -> dict:
+        batch = self.task.prepare(batch)
+        if self.cfg.channels_last:
+            batch = {k: v.contiguous(memory_format=torch.channels_last)
+                     if isinstance(v, torch.Tensor) and v.dim() == 4 else v
+                     for k, v in batch.items()}
+        return batch
+
+    def _forward(self, batch: dict) -> dict:
+        with autocast(self.device, self.dtype):
+            return self.task.forward(self.run_nets, batch)
+
+    def _update(self, group: str, loss_fn: Callable, batches: list[dict],
+                outs: list[dict] | None, logs: dict) -> list[dict]:
+        """Accumulate ``loss_fn`` over the micro-batches and step ``group``'s optimizer."""
+        frozen = [p for g, names in self.groups.items() if g != group
+                  for n in names for p in self.nets[n].parameters()]
+        for p in frozen:  # no gradients into the other group's networks
+            p.requires_grad_(False)
+        kept = []
+        try:
+            for i, batch in enumerate(batches):
+                out = outs[i] if outs is not None else self._forward(batch)
+                with autocast(self.device, self.dtype):
+                    loss, parts = loss_fn(self.run_nets, batch, out)
+                self.scalers[group].scale(loss / len(batches)).backward()
+                kept.append({k: v.detach() if isinstance(v, torch.Tensor) else v
+                             for k, v in out.items()})
+                for k, v in parts.items():
+                    v = v.detach() if isinstance(v, torch.Tensor) else torch.tensor(float(v))
+                    logs[k] = logs.get(k, 0) + v.float() / len(batches)
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        opt, scaler = self.optimizers[group], self.scalers[group]
+        scaler.step(opt)
+        scaler.update()
+        opt.zero_grad(set_to_none=True)
+        return kept
+
+    def train_step(self, it) -> dict[str, Any]:
+        logs: dict[str, Any] = {}
+        has_d = "D" in self.groups
+        if not has_d:
+            self._update("G", self.task.g_loss, self._batches(it), None, logs)
+        else:
+            for _ in range(self.task.d_steps() - 1):  # extra critic steps, own batches
+                batches = self._batches(it)
+                with torch.no_grad():
+                    outs = [self._forward(b) for b in batches]
+                self._update("D", self.task.d_loss, batches, outs, logs)
+            batches = self._batches(it)
+            # With one micro-batch the generator's forward is shared by both updates.
+            shared = [self._forward(batches[0])] if len(batches) == 1 else None
+            if self.task.d_first:
+                d_outs = shared
+                if d_outs is None:
+                    with torch.no_grad():
+                        d_outs = [self._forward(b) for b in batches]
+                self._update("D", self.task.d_loss, batches, d_outs, logs)
+                self._update("G", self.task.g_loss, batches, shared, logs)
+            else:
+                kept = self._update("G", self.task.g_loss, batches, shared, logs)
+                self._update("D", self.task.d_loss, batches, kept, logs)
+        for s in self.schedulers.values():
+            s.step()
+        self.step += 1
+        if self.ema:
+            self.ema.update({n: self.nets[n] for n in self.groups["G"]}, self.step)
+        return logs
+
+    # -- outputs -----------------------------------------------------------------------------
+    def eval_nets(self) -> dict[str, nn.Module]:
+        """The networks to evaluate and sample with: EMA copies where there are some."""
+        nets = dict(self.nets)
+        if self.ema:
+            nets.update(self.ema.nets)
+        return nets
+
+    @contextlib.contextmanager
+    def _eval_mode(self):
+        nets = self.eval_nets()
+        modes = {k: n.training for k, n in nets.items()}
+        for n in nets.values():
+            n.eval()
+        try:
+            with torch.no_grad():
+                yield nets
+        finally:
+            for k, n in nets.items():
+                n.train(modes[k])
+
+    def write_samples(self) -> Path | None:
+        if self._fixed_batch is None:
+            return None
+        with self._eval_mode() as nets:
+            with autocast(self.device, self.dtype):
+                out = self.task.forward(nets, self._fixed_batch)
+            columns = self.task.sample_columns(self._fixed_batch, out)
+        path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
+        save_grid(columns, path)
+        return path
+
+    def evaluate(self) -> dict[str, Any] | None:
+        if not self.cfg.eval_data:
+            return None
+        with self._eval_mode() as nets:
+            result = self.task.evaluate(nets, self.cfg.eval_data)
+        self.log.write("eval", step=self.step, minutes=round(self.train_seconds / 60, 3),
+                       **result.get("metrics", {}))
+        return result
+
+    # -- the loop ----------------------------------------------------------------------------
+    def fit(self) -> Path:
+        cfg = self.cfg
+        if self.step >= cfg.steps:
+            self._say(f"run {self.run_dir} is already at step {self.step} (--steps "
+                      f"{cfg.steps}); pass a larger --steps to train on")
+            return self.run_dir
+        for net in self.nets.values():
+            net.train()
+        loader = self._loader()
+        timed = _Timed(iter(loader), self)
+        rng = ckpt.rng_state()  # the fixed sample batch must not shift the run's randomness
+        self._fixed_batch = {k: v[:4] if isinstance(v, torch.Tensor) else v
+                             for k, v in self._prepare(next(iter(self._sample_loader()))).items()}
+        ckpt.set_rng_state(rng)
+        self.log.write("start", step=self.step, steps=cfg.steps, device=str(self.device),
+                       precision=str(self.dtype or "fp32"), resumed=bool(cfg.resume))
+        bar = self._progress()
+        window: dict[str, Any] = {}
+        window_steps, wait, busy_start = 0, 0.0, time.perf_counter()
+        interrupted = False
+        try:
+            while self.step < cfg.steps:
+                t0 = time.perf_counter()
+                logs = self.train_step(timed)
+                wait += self._wait
+                self._wait = 0.0
+                self.train_seconds += time.perf_counter() - t0
+                for k, v in logs.items():
+                    window[k] = window.get(k, 0) + v
+                window_steps += 1
+                bar.update(1)
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    elapsed = time.perf_counter() - busy_start
+                    values = {k: round(float(v) / window_steps, 6) for k, v in window.items()}
+                    self.log.write("train", step=self.step,
+                                   minutes=round(self.train_seconds / 60, 3),
+                                   lr=self.optimizers["G"].param_groups[0]["lr"],
+                                   steps_per_s=round(window_steps / elapsed, 4),
+                                   data_wait=round(wait / elapsed, 4), **values)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()} |
+                                    {"wait": f"{wait / elapsed:.0%}"})
+                    window, window_steps, wait = {}, 0, 0.0
+                    busy_start = time.perf_counter()
+                if cfg.sample_every and self.step % cfg.sample_every == 0:
+                    self.write_samples()
+                if cfg.save_every and self.step % cfg.save_every == 0:
+                    self.save()
+                if cfg.eval_every and self.step % cfg.eval_every == 0:
+                    self.evaluate()
+                    busy_start = time.perf_counter()
+                for callback in self.callbacks:
+                    callback(self)
+                if cfg.time_limit and self.train_seconds >= cfg.time_limit * 60:
+                    self._say(f"time limit of {cfg.time_limit} min reached at step {self.step}")
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            bar.close()
+        self.save()
+        self.write_samples()
+        if interrupted:
+            self.log.write("interrupted", step=self.step)
+            self._say(f"interrupted at step {self.step}; continue with "
+                      f"imgen train {self.task.name} --resume {self.run_dir}")
+            raise KeyboardInterrupt
+        if cfg.eval_data and not (cfg.eval_every and self.step % cfg.eval_every == 0):
+            self.evaluate()
+        self.log.write("end", step=self.step, minutes=round(self.train_seconds / 60, 3))
+        return self.run_dir
+
+    _wait = 0.0
+
+    def _sample_loader(self) -> torch.utils.data.DataLoader:
+        sampler = SampleStream(len(self.dataset), base_seed=self.cfg.seed + 1)
+        return torch.utils.data.DataLoader(self.dataset, batch_size=min(4, len(self.dataset)),
+                                           sampler=sampler, num_workers=0)
+
+    def _progress(self):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.cfg.steps, initial=self.step, file=sys.stderr, unit="step",
+                    disable=self.quiet, dynamic_ncols=True, desc=self.task.name)
+
+    def _say(self, message: str) -> None:
+        print(f"imgen: {message}", file=sys.stderr)
+
+
+class _Timed:
+    """Wraps the batch iterator to measure how long the step waits for data."""
+
+    def __init__(self, it, trainer: Trainer) -> None:
+        self.it, self.trainer = it, trainer
+
+    def __next__(self):
+        t0 = time.perf_counter()
+        batch = next(self.it)
+        self.trainer._wait += time.perf_counter() - t0
+        return batch

@@ -1,0 +1,274 @@
+"""The plugin manager: entry-point loading, allow/block lists and failure isolation.
+
+The plugin manager is imgen's only global state. Plugins come from the ``imgen`` entry-point
+group (the built-in tasks too) plus the core's own registrations (:mod:`imgen.builtins`).
+
+Environment:
+    IMGEN_LOAD_PLUGINS: comma-separated allow list of plugin names (only these load).
+    IMGEN_DISABLE_PLUGINS: comma-separated block list.
+    IMGEN_STRICT_PLUGINS=1: re-raise plugin errors instead of reporting them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable
+
+import pluggy
+
+from imgen import hookspecs
+from imgen.errors import RegistryError
+from imgen.registry import Registries, Registry
+
+ENTRY_POINT_GROUP = "imgen"
+CORE_PLUGIN = "imgen"
+
+# hook name -> the kind of thing its register callback adds
+REGISTER_HOOKS = {
+    "imgen_register_tasks": "tasks",
+    "imgen_register_models": "models",
+    "imgen_register_losses": "losses",
+    "imgen_register_metrics": "metrics",
+}
+
+
+@dataclass
+class PluginInfo:
+    """What ``imgen plugins`` shows about one plugin."""
+
+    name: str
+    version: str
+    distribution: str = ""
+    hooks: list[str] = field(default_factory=list)
+    registered: dict[str, list[str]] = field(default_factory=dict)
+    status: str = "ok"  # ok | error | disabled
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "distribution": self.distribution,
+            "hooks": self.hooks,
+            "registered": self.registered,
+            "status": self.status,
+            "error": self.error,
+        }
+
+
+def _env_list(name: str) -> set[str] | None:
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    return {item.strip() for item in value.split(",") if item.strip()}
+
+
+def _strict() -> bool:
+    return os.environ.get("IMGEN_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
+
+
+class PluginHost:
+    """A pluggy manager plus what each plugin loaded and registered."""
+
+    def __init__(self, entry_points: list[metadata.EntryPoint] | None = None,
+                 report: Callable[[str], None] | None = None) -> None:
+        self.pm = pluggy.PluginManager("imgen")
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self._report = report or (lambda line: print(line, file=sys.stderr))
+        self._registries: Registries | None = None
+        self._register_core()
+        if entry_points is None:
+            entry_points = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+        self._load_entry_points(entry_points)
+
+    # -- loading -------------------------------------------------------------------------
+    def _register_core(self) -> None:
+        from imgen import __version__, builtins
+
+        self.pm.register(builtins, name=CORE_PLUGIN)
+        self.plugins[CORE_PLUGIN] = PluginInfo(CORE_PLUGIN, __version__, "imgen")
+
+    def _load_entry_points(self, entry_points: list[metadata.EntryPoint]) -> None:
+        allow = _env_list("IMGEN_LOAD_PLUGINS")
+        block = _env_list("IMGEN_DISABLE_PLUGINS") or set()
+        seen = set()
+        for ep in sorted(entry_points, key=lambda e: e.name):
+            if ep.name in seen:  # editable installs can list an entry point twice
+                continue
+            seen.add(ep.name)
+            dist = getattr(ep, "dist", None)
+            info = PluginInfo(
+                ep.name,
+                getattr(dist, "version", "") or "",
+                getattr(dist, "name", "") or "",
+            )
+            self.plugins[ep.name] = info
+            if (allow is not None and ep.name not in allow) or ep.name in block:
+                info.status = "disabled"
+                continue
+            try:
+                module = ep.load()
+                self.pm.register(module, name=ep.name)
+            except Exception as exc:  # a broken plugin must never break the CLI
+                self.fail(ep.name, "failed to load", exc)
+
+    def fail(self, plugin: str, what: str, exc: BaseException) -> None:
+        """Record a plugin error and report it in one stderr line (or re-raise when strict)."""
+        info = self.plugins.setdefault(plugin, PluginInfo(plugin, ""))
+        info.status = "error"
+        info.error = f"{type(exc).__name__}: {exc}"
+        version = f" {info.version}" if info.version else ""
+        dist = f" ({info.distribution}{version})" if info.distribution else ""
+        if self.pm.get_plugin(plugin) is not None:
+            self.pm.unregister(name=plugin)
+        self._report(f"imgen: plugin {plugin!r}{dist} {what}: {info.error}")
+        if _strict():
+            raise exc
+
+    # -- registrations -------------------------------------------------------------------
+    @property
+    def registries(self) -> Registries:
+        if self._registries is None:
+            self._registries = self._collect()
+        return self._registries
+
+    def _collect(self) -> Registries:
+        registries = Registries()
+        for hook_name, attribute in REGISTER_HOOKS.items():
+            # Call implementations one by one so that a failure is attributed to its plugin.
+            for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+                plugin = impl.plugin_name
+                info = self.plugins.setdefault(plugin, PluginInfo(plugin, ""))
+                if info.status == "error":
+                    continue
+                added: list[tuple[Registry, str]] = []
+                register = _make_register(attribute, registries, plugin, added)
+                try:
+                    call_hookimpl(impl, {"register": register})
+                except Exception as exc:
+                    for registry, name in added:
+                        registry.remove(name)
+                    self.fail(plugin, f"hook {hook_name} raised", exc)
+                    continue
+                for registry, name in added:  # e.g. {"generators": ["rrdbnet"]}
+                    info.registered.setdefault(registry.plural, []).append(name)
+        for info in self.plugins.values():
+            if info.status == "ok":
+                plugin = self.pm.get_plugin(info.name)
+                if plugin is not None:
+                    info.hooks = sorted(
+                        {c.name for c in self.pm.get_hookcallers(plugin) or []}
+                    )
+        return registries
+
+    def add_commands(self, cli: Any) -> None:
+        """Let plugins add top-level commands; a failing plugin is reported, not fatal."""
+        for impl in reversed(self.pm.hook.imgen_register_commands.get_hookimpls()):
+            try:
+                call_hookimpl(impl, {"cli": cli})
+            except Exception as exc:
+                self.fail(impl.plugin_name, "hook imgen_register_commands raised", exc)
+
+
+def call_hookimpl(impl: pluggy.HookImpl, available: dict[str, Any]) -> Any:
+    """Call a hook implementation with the subset of arguments it declares.
+
+    A plugin written for a newer imgen may ask for an argument this version does not have:
+    it gets a clear error instead of a TypeError deep inside pluggy.
+    """
+    missing = [name for name in impl.argnames if name not in available]
+    if missing:
+        from imgen import __version__
+
+        raise RegistryError(
+            f"{impl.function.__name__} asks for {', '.join(missing)}, which imgen "
+            f"{__version__} does not provide; upgrade imgen"
+        )
+    return impl.function(**{name: available[name] for name in impl.argnames})
+
+
+def _make_register(kind: str, registries: Registries, plugin: str,
+                   added: list[tuple[Registry, str]]) -> Callable:
+    """The ``register`` callback handed to one plugin's hook."""
+
+    def register(*args: Any, **kwargs: Any) -> None:
+        if kind == "tasks":
+            name, target, meta = _task_registration(*args, **kwargs)
+            registry = registries.tasks
+        else:
+            name, target, *rest = args
+            if rest:
+                raise TypeError(f"register({name!r}, ...) takes options as keywords")
+            meta = kwargs
+            if kind == "models":
+                registry = registries.models(meta.pop("role", "generator"))
+            else:
+                registry = getattr(registries, kind)
+        registry.add(name, target, plugin=plugin, **meta)
+        added.append((registry, name))
+
+    return register
+
+
+def _task_registration(
+    task: Any, name: str | None = None, help: str | None = None
+) -> tuple[str, Any, dict]:
+    if isinstance(task, str):
+        if not name:
+            raise TypeError(f"register({task!r}) needs name= when the task is given lazily")
+        return name, task, {"help": help or ""}
+    name = name or getattr(task, "name", None)
+    doc = (type(task).__doc__ or "").strip().splitlines()
+    return name, task, {"help": help or getattr(task, "help", "") or (doc[0] if doc else "")}
+
+
+_HOST: PluginHost | None = None
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, created on first use."""
+    global _HOST
+    if _HOST is None:
+        _HOST = PluginHost()
+    return _HOST
+
+
+def set_host(host: PluginHost | None) -> PluginHost | None:
+    """Swap the process-wide host (tests use an isolated one); returns the previous one."""
+    global _HOST
+    previous, _HOST = _HOST, host
+    return previous
+
+
+def registries() -> Registries:
+    return get_host().registries
+
+
+def create_task(name: str) -> Any:
+    """A fresh instance of the task registered as ``name`` (tasks keep per-run state)."""
+    import copy
+
+    obj = registries().tasks.get(name)
+    return obj() if isinstance(obj, type) else copy.copy(obj)
+
+
+def create_model(name: str, role: str = "generator", **kwargs: Any) -> Any:
+    """Build the ``role`` model registered as ``name``.
+
+    Only the keyword arguments its factory accepts are passed, so a task can offer the same
+    options (``scale``, ``num_feat``...) to every model.
+    """
+    import inspect
+
+    factory = registries().models(role).get(name)
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return factory(**kwargs)
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return factory(**kwargs)
+    return factory(**{k: v for k, v in kwargs.items() if k in params})
