@@ -1,0 +1,49 @@
+"""Folder scanning, safe decoding, seed-addressed crops and datasets.
+
+Every task turns a folder of ordinary images into training samples through these pieces:
+`scan_images` finds the files, `decode_image` turns any common file into 8-bit RGB,
+`ImageFolderDataset` serves crops addressed by (index, seed), and `SampleStream` yields
+those addresses in a resumable order.
+"""
+
+from imgen.data.datasets import ImageFolderDataset
+from imgen.data.folder import (
+    IMAGE_EXTENSIONS,
+    decode_image,
+    image_size,
+    is_image_file,
+    load_images,
+    probe_images,
+    read_image_tensor,
+    save_image_tensor,
+    scan_images,
+)
+from imgen.data.sampler import SampleStream, epoch_permutation, sample_seed
+from imgen.data.transforms import (
+    center_crop,
+    paired_augment,
+    paired_random_crop,
+    sample_rng,
+    to_tensor_uint8,
+)
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageFolderDataset",
+    "SampleStream",
+    "center_crop",
+    "decode_image",
+    "epoch_permutation",
+    "image_size",
+    "is_image_file",
+    "load_images",
+    "paired_augment",
+    "paired_random_crop",
+    "probe_images",
+    "read_image_tensor",
+    "sample_rng",
+    "sample_seed",
+    "save_image_tensor",
+    "scan_images",
+    "to_tensor_uint8",
+]

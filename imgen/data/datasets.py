@@ -1,0 +1,97 @@
+"""A dataset of the images in one folder, with seed-addressed random crops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from imgen.data.folder import Warn, decode_image, load_images, probe_images, scan_images
+from imgen.data.transforms import (
+    center_crop,
+    paired_augment,
+    paired_random_crop,
+    sample_rng,
+    to_tensor_uint8,
+)
+
+Item = int | tuple[int, int]
+
+
+class ImageFolderDataset(Dataset):
+    """The images under `root` (recursively), as uint8 (3, H, W) tensors.
+
+    Indexing contract (what makes resumed runs exact):
+
+    - ``ds[index]``: deterministic, for evaluation: a centre crop of `crop` pixels, no
+      augmentation.
+    - ``ds[(index, seed)]``: for training: the random crop and the flips/rotation are drawn
+      from ``sample_rng(seed)`` only, so the same pair always gives the same pixels, in any
+      worker process and after a restart. `SampleStream` yields such pairs.
+
+    With ``crop=None`` the whole image is returned, its bottom/right edges cropped to a
+    multiple of `multiple` (so a network that needs sizes divisible by 8 can take it).
+    With ``cache=True`` every image is decoded once into memory (uint8); otherwise it is
+    decoded on each access and only the headers are checked at construction. Undecodable
+    files are skipped with one warning; an image smaller than the crop is a DataError here,
+    not a surprise at step 10,000.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        crop: int | None,
+        *,
+        augment: bool = True,
+        cache: bool = True,
+        multiple: int = 1,
+        warn: Warn | None = None,
+    ) -> None:
+        if multiple < 1:
+            raise ValueError(f"multiple must be a positive integer, got {multiple}.")
+        if crop is not None and (crop <= 0 or crop % multiple):
+            raise ValueError(f"crop={crop} must be a positive multiple of {multiple}.")
+        self.root = Path(root)
+        self.crop = crop
+        self.augment = augment
+        self.multiple = multiple
+        min_size = crop if crop is not None else multiple
+        paths = scan_images(self.root)
+        self._images: list[np.ndarray] | None
+        if cache:
+            self._images, self.paths = load_images(paths, min_size=min_size, warn=warn)
+        else:
+            self._images = None
+            _, self.paths = probe_images(paths, min_size=min_size, warn=warn)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def image(self, index: int) -> np.ndarray:
+        """The full decoded image `index` as an (H, W, 3) uint8 array (do not modify it)."""
+        if self._images is not None:
+            return self._images[index]
+        return decode_image(self.paths[index])
+
+    def __getitem__(self, item: Item) -> dict[str, torch.Tensor | int]:
+        if isinstance(item, tuple):
+            index, seed = int(item[0]), int(item[1])
+        else:
+            index, seed = int(item), None
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} is out of range for {len(self)} images.")
+        index %= len(self)
+        img = self.image(index)
+        rng = sample_rng(seed) if seed is not None else None
+        if self.crop is None:
+            height, width = img.shape[:2]
+            img = img[: height - height % self.multiple, : width - width % self.multiple]
+        elif rng is None:
+            img = center_crop(img, self.crop)
+        else:
+            (img,) = paired_random_crop([img], self.crop, rng)
+        if rng is not None and self.augment:
+            (img,) = paired_augment([img], rng)
+        return {"image": to_tensor_uint8(img), "index": index}

@@ -1,0 +1,140 @@
+"""Tests for imgen.inference: padding to a multiple, tiled == untiled, argument checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage import data as skdata
+from torch import nn
+
+from imgen.inference import predict_tiled, to_uint8_image
+
+
+def tiny_sr_net() -> nn.Module:
+    """Three 3x3 convs then pixel shuffle x2: receptive-field radius 3 input pixels."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 12, 3, padding=1),
+        nn.PixelShuffle(2),
+    ).eval()
+
+
+def strided_net() -> nn.Module:
+    """Down by 2, conv, up by 2: needs even sizes and is only shift-equivariant by 2."""
+    torch.manual_seed(1)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(8, 3, 3, padding=1),
+    ).eval()
+
+
+def photo_tensor(height: int, width: int) -> torch.Tensor:
+    crop = skdata.astronaut()[60 : 60 + height, 150 : 150 + width]
+    return torch.from_numpy(crop.copy()).permute(2, 0, 1).float() / 255.0
+
+
+@pytest.mark.parametrize(("tile", "overlap"), [(16, 8), (20, 6), (32, 16), (7, 6), (10, 40)])
+def test_tiled_equals_untiled(tile: int, overlap: int) -> None:
+    net = tiny_sr_net()
+    image = photo_tensor(67, 45)
+    with torch.inference_mode():
+        whole = predict_tiled(net, image, scale=2)
+        tiled = predict_tiled(net, image, scale=2, tile=tile, overlap=overlap)
+    assert whole.shape == tiled.shape == (3, 134, 90)
+    assert (whole - tiled).abs().max() < 1e-5
+
+
+def test_tiled_equals_untiled_for_strided_net_with_multiple() -> None:
+    net = strided_net()
+    image = photo_tensor(37, 29).unsqueeze(0).repeat(2, 1, 1, 1)
+    with torch.inference_mode():
+        whole = predict_tiled(net, image, multiple=4)
+        tiled = predict_tiled(net, image, tile=9, overlap=16, multiple=4)
+    assert whole.shape == tiled.shape == (2, 3, 37, 29)
+    assert (whole - tiled).abs().max() < 1e-5
+
+
+def test_multiple_pads_and_crops_back_exactly() -> None:
+    net = tiny_sr_net()
+    seen: list[tuple[int, int]] = []
+
+    def needs_multiple_of_8(x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[-2] % 8 == 0 and x.shape[-1] % 8 == 0
+        seen.append(tuple(x.shape[-2:]))
+        return net(x)
+
+    image = photo_tensor(67, 45)
+    with torch.inference_mode():
+        out = predict_tiled(needs_multiple_of_8, image, scale=2, multiple=8)
+        assert out.shape == (3, 134, 90) and seen == [(72, 48)]
+        tiled = predict_tiled(needs_multiple_of_8, image, scale=2, multiple=8, tile=24, overlap=8)
+    assert tiled.shape == (3, 134, 90)
+
+
+def test_identity_with_multiple_returns_input() -> None:
+    image = photo_tensor(13, 5)  # smaller than the padding: reflect falls back to replicate
+    for mode in ("reflect", "replicate", "constant", "circular"):
+        assert torch.equal(predict_tiled(lambda x: x, image, multiple=8, pad_mode=mode), image)
+    tiled = predict_tiled(lambda x: x, image, multiple=8, tile=4, overlap=2)
+    assert (tiled - image).abs().max() < 1e-6
+
+
+def test_small_overlap_still_runs_without_large_seams() -> None:
+    net = tiny_sr_net()
+    image = photo_tensor(40, 40)
+    with torch.inference_mode():
+        whole = predict_tiled(net, image, scale=2)
+        for overlap in (0, 1, 2):
+            tiled = predict_tiled(net, image, scale=2, tile=16, overlap=overlap)
+            assert tiled.shape == whole.shape and torch.isfinite(tiled).all()
+            assert (tiled - whole).abs().max() < 0.5
+
+
+def test_tiles_do_not_build_a_graph() -> None:
+    net = tiny_sr_net()
+    out = predict_tiled(net, photo_tensor(20, 20), scale=2, tile=8, overlap=4)
+    assert not out.requires_grad
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"tile": 0}, "tile"),
+        ({"overlap": -1}, "overlap"),
+        ({"multiple": 0}, "multiple"),
+        ({"scale": 0}, "scale"),
+        ({"scale": 1.5}, "scale"),
+        ({"pad_mode": "mirror"}, "pad_mode"),
+        ({"scale": 3}, "expected batch 1 and size 30x30"),
+    ],
+)
+def test_bad_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        predict_tiled(lambda x: x, torch.zeros(3, 10, 10), **kwargs)
+
+
+def test_bad_images() -> None:
+    with pytest.raises(ValueError, match=r"\(C, H, W\)"):
+        predict_tiled(lambda x: x, torch.zeros(10, 10))
+    with pytest.raises(ValueError, match="empty"):
+        predict_tiled(lambda x: x, torch.zeros(3, 0, 10))
+
+
+def test_to_uint8_image() -> None:
+    t = torch.tensor([[[-0.1, 0.5, 1.2, float("nan")]]]).repeat(3, 1, 1)
+    out = to_uint8_image(t)
+    assert out.dtype == np.uint8 and out.shape == (1, 4, 3)
+    assert out[0, :, 0].tolist() == [0, 128, 255, 0]
+    assert to_uint8_image(t[:1]).shape == (1, 4, 3)
+    assert to_uint8_image(t.unsqueeze(0)).shape == (1, 4, 3)
+    assert to_uint8_image(torch.full((2, 2), 1.0)).tolist() == [[[255] * 3] * 2] * 2
+    with pytest.raises(ValueError, match="single image"):
+        to_uint8_image(torch.zeros(2, 3, 4, 4))
