@@ -1,0 +1,365 @@
+"""Adversarial objectives: vanilla, LSGAN, hinge, WGAN, relativistic average (ESRGAN), penalties.
+
+Tasks call two functions, whatever the GAN flavour::
+
+    loss_d = adversarial_d_loss(kind, real_logits, fake_logits)   # fake from G(x).detach()
+    loss_g = adversarial_g_loss(kind, fake_logits, real_logits)   # real_logits only for "ragan"
+
+Conventions (all kinds): the discriminator returns raw logits / critic scores of any shape
+(one per image or one per pixel); every loss is a mean over all elements. The discriminator
+loss is the **sum** of its real and fake terms, as in the original papers (GAN, LSGAN, hinge,
+WGAN) and BasicSR's SRGAN; pix2pix halves it (``0.5 * loss_d``), which the task does itself.
+ESRGAN's relativistic loss is already the average of its two terms, as in the paper.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "GAN_LOSSES",
+    "GANLoss",
+    "adversarial_d_loss",
+    "adversarial_g_loss",
+    "d_loss_ragan",
+    "g_loss_ragan",
+    "gradient_penalty",
+    "r1_penalty",
+]
+
+GAN_LOSSES: tuple[str, ...] = ("vanilla", "lsgan", "hinge", "wgan", "ragan")
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in GAN_LOSSES:
+        close = difflib.get_close_matches(str(kind), GAN_LOSSES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"Unknown GAN loss {kind!r}; choose one of {', '.join(GAN_LOSSES)}.{hint}")
+
+
+def _bce(logits: torch.Tensor, label: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
+
+
+def _mse(logits: torch.Tensor, label: float) -> torch.Tensor:
+    return F.mse_loss(logits, torch.full_like(logits, label))
+
+
+def d_loss_ragan(
+    real_logits: torch.Tensor,
+    fake_logits: torch.Tensor,
+    *,
+    real_label: float = 1.0,
+    fake_label: float = 0.0,
+) -> torch.Tensor:
+    r"""Relativistic average discriminator loss (ESRGAN, Eq. 2).
+
+    The discriminator estimates whether a real image is *more realistic than the average fake*,
+    and a fake less realistic than the average real:
+
+    .. math::
+        L_D = \tfrac12\big[\mathrm{BCE}(C(x_r) - \bar C(x_f), 1)
+              + \mathrm{BCE}(C(x_f) - \bar C(x_r), 0)\big]
+
+    Gradients flow through both means, as in the original ESRGAN code.
+
+    Args:
+        real_logits: discriminator logits on real images.
+        fake_logits: logits on generated images (detach the generator output first).
+        real_label: target of the real term (e.g. 0.9 for one-sided label smoothing).
+        fake_label: target of the fake term.
+
+    Shape:
+        - real_logits, fake_logits: any shape (same for both); the means are over all elements.
+        - Output: scalar.
+
+    Example:
+        >>> d_loss_ragan(torch.tensor([2.0]), torch.tensor([-2.0]))
+        tensor(0.0181)
+    """
+    loss_real = _bce(real_logits - fake_logits.mean(), real_label)
+    loss_fake = _bce(fake_logits - real_logits.mean(), fake_label)
+    return 0.5 * (loss_real + loss_fake)
+
+
+def g_loss_ragan(
+    real_logits: torch.Tensor,
+    fake_logits: torch.Tensor,
+    *,
+    real_label: float = 1.0,
+    fake_label: float = 0.0,
+) -> torch.Tensor:
+    r"""Relativistic average generator loss (ESRGAN, Eq. 3): the symmetric form of the D loss.
+
+    .. math::
+        L_G = \tfrac12\big[\mathrm{BCE}(C(x_r) - \bar C(x_f), 0)
+              + \mathrm{BCE}(C(x_f) - \bar C(x_r), 1)\big]
+
+    The generator benefits from the gradients of both real and generated data. ``real_logits``
+    are detached here (as ESRGAN does): they depend on no generator parameter, and detaching
+    keeps the generator step from touching the discriminator's graph.
+
+    Args:
+        real_logits: discriminator logits on real images.
+        fake_logits: logits on generated images (not detached: the generator learns from them).
+        real_label: target that the fake term is pushed towards.
+        fake_label: target that the real term is pushed towards.
+
+    Shape:
+        - real_logits, fake_logits: any shape; the means are over all elements.
+        - Output: scalar.
+
+    Example:
+        >>> g_loss_ragan(torch.tensor([2.0]), torch.tensor([-2.0]))
+        tensor(4.0181)
+    """
+    real_logits = real_logits.detach()
+    loss_real = _bce(real_logits - fake_logits.mean(), fake_label)
+    loss_fake = _bce(fake_logits - real_logits.mean(), real_label)
+    return 0.5 * (loss_real + loss_fake)
+
+
+def adversarial_d_loss(
+    kind: str,
+    real_logits: torch.Tensor,
+    fake_logits: torch.Tensor,
+    *,
+    real_label: float = 1.0,
+    fake_label: float = 0.0,
+) -> torch.Tensor:
+    r"""Discriminator (critic) loss for any kind in :data:`GAN_LOSSES`.
+
+    - ``vanilla``: :math:`\mathrm{BCE}(D(x_r), 1) + \mathrm{BCE}(D(x_f), 0)` on logits.
+    - ``lsgan``: :math:`\mathrm{MSE}(D(x_r), 1) + \mathrm{MSE}(D(x_f), 0)`.
+    - ``hinge``: :math:`\mathrm{mean}\,\mathrm{relu}(1 - D(x_r))
+      + \mathrm{mean}\,\mathrm{relu}(1 + D(x_f))`.
+    - ``wgan``: :math:`\mathrm{mean}\,D(x_f) - \mathrm{mean}\,D(x_r)`; add
+      ``10 * gradient_penalty(...)`` for WGAN-GP.
+    - ``ragan``: :func:`d_loss_ragan`.
+
+    Args:
+        kind: one of :data:`GAN_LOSSES`.
+        real_logits: discriminator output on real images.
+        fake_logits: discriminator output on generated images, computed from a detached
+            generator output.
+        real_label: target for real images (vanilla, lsgan, ragan); < 1 smooths labels.
+        fake_label: target for fake images (vanilla, lsgan, ragan).
+
+    Shape:
+        - real_logits, fake_logits: any shape, e.g. :math:`(B, 1)` or :math:`(B, 1, H, W)`.
+        - Output: scalar.
+
+    Example:
+        >>> adversarial_d_loss("hinge", torch.tensor([0.5]), torch.tensor([-0.5]))
+        tensor(1.)
+    """
+    _check_kind(kind)
+    if kind == "vanilla":
+        return _bce(real_logits, real_label) + _bce(fake_logits, fake_label)
+    if kind == "lsgan":
+        return _mse(real_logits, real_label) + _mse(fake_logits, fake_label)
+    if kind == "hinge":
+        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+    if kind == "wgan":
+        return fake_logits.mean() - real_logits.mean()
+    return d_loss_ragan(real_logits, fake_logits, real_label=real_label, fake_label=fake_label)
+
+
+def adversarial_g_loss(
+    kind: str,
+    fake_logits: torch.Tensor,
+    real_logits: torch.Tensor | None = None,
+    *,
+    real_label: float = 1.0,
+    fake_label: float = 0.0,
+) -> torch.Tensor:
+    r"""Generator loss for any kind in :data:`GAN_LOSSES`.
+
+    - ``vanilla``: non-saturating :math:`\mathrm{BCE}(D(G(z)), 1)`.
+    - ``lsgan``: :math:`\mathrm{MSE}(D(G(z)), 1)`.
+    - ``hinge`` and ``wgan``: :math:`-\mathrm{mean}\,D(G(z))`.
+    - ``ragan``: :func:`g_loss_ragan`; needs ``real_logits``.
+
+    Args:
+        kind: one of :data:`GAN_LOSSES`.
+        fake_logits: discriminator output on generated images (not detached).
+        real_logits: discriminator output on real images; required for ``ragan`` only.
+        real_label: the target the generator pushes its images towards (vanilla, lsgan, ragan).
+        fake_label: used by ``ragan`` for its real term.
+
+    Shape:
+        - fake_logits, real_logits: any shape.
+        - Output: scalar.
+
+    Example:
+        >>> adversarial_g_loss("wgan", torch.tensor([1.0, 3.0]))
+        tensor(-2.)
+    """
+    _check_kind(kind)
+    if kind == "vanilla":
+        return _bce(fake_logits, real_label)
+    if kind == "lsgan":
+        return _mse(fake_logits, real_label)
+    if kind in ("hinge", "wgan"):
+        return -fake_logits.mean()
+    if real_logits is None:
+        raise ValueError(
+            "The 'ragan' generator loss needs real_logits: pass the discriminator's output "
+            "on the real images as well."
+        )
+    return g_loss_ragan(real_logits, fake_logits, real_label=real_label, fake_label=fake_label)
+
+
+class GANLoss(nn.Module):
+    """Module twin of :func:`adversarial_d_loss` / :func:`adversarial_g_loss` with fixed labels.
+
+    ``forward(logits, target_is_real, is_disc=False)`` is BasicSR's ``GANLoss`` primitive: the
+    loss of one batch of logits against the real or the fake target (hinge uses the margin only
+    when ``is_disc``). ESRGAN's relativistic loss is that primitive with ``vanilla`` applied to
+    logit differences, so for ``kind="ragan"`` ``forward`` behaves as ``vanilla``; use
+    :meth:`d_loss` / :meth:`g_loss` for the complete objectives.
+
+    Args:
+        kind: one of :data:`GAN_LOSSES`.
+        real_label: target for real images (vanilla, lsgan, ragan).
+        fake_label: target for fake images (vanilla, lsgan, ragan).
+
+    Example:
+        >>> crit = GANLoss("lsgan")
+        >>> crit.d_loss(torch.ones(2, 1), torch.zeros(2, 1))
+        tensor(0.)
+    """
+
+    def __init__(self, kind: str, real_label: float = 1.0, fake_label: float = 0.0):
+        super().__init__()
+        _check_kind(kind)
+        self.kind = kind
+        self.real_label = real_label
+        self.fake_label = fake_label
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, real_label={self.real_label}, fake_label={self.fake_label}"
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """Discriminator loss; see :func:`adversarial_d_loss`."""
+        return adversarial_d_loss(
+            self.kind,
+            real_logits,
+            fake_logits,
+            real_label=self.real_label,
+            fake_label=self.fake_label,
+        )
+
+    def g_loss(
+        self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Generator loss; see :func:`adversarial_g_loss`."""
+        return adversarial_g_loss(
+            self.kind,
+            fake_logits,
+            real_logits,
+            real_label=self.real_label,
+            fake_label=self.fake_label,
+        )
+
+    def forward(
+        self, logits: torch.Tensor, target_is_real: bool, is_disc: bool = False
+    ) -> torch.Tensor:
+        if self.kind in ("vanilla", "ragan"):
+            return _bce(logits, self.real_label if target_is_real else self.fake_label)
+        if self.kind == "lsgan":
+            return _mse(logits, self.real_label if target_is_real else self.fake_label)
+        if self.kind == "hinge" and is_disc:
+            return F.relu(1.0 - logits).mean() if target_is_real else F.relu(1.0 + logits).mean()
+        # wgan, and the hinge generator term
+        return -logits.mean() if target_is_real else logits.mean()
+
+
+def gradient_penalty(
+    critic: Callable[..., torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    **critic_kwargs: object,
+) -> torch.Tensor:
+    r"""WGAN-GP gradient penalty (Gulrajani et al. 2017).
+
+    .. math::
+        \mathrm{GP} = \mathbb{E}_{\hat x}\big[(\lVert \nabla_{\hat x} D(\hat x) \rVert - 1)^2\big],
+        \quad \hat x = \alpha x_r + (1 - \alpha) x_f,\ \alpha \sim U(0, 1)
+
+    with one :math:`\alpha` per sample and the norm taken per sample over all its elements. The
+    graph is kept (``create_graph=True``) so the penalty can be back-propagated into the critic.
+    The usual weight is :math:`\lambda = 10`, applied by the caller. A per-pixel critic is
+    summed over its outputs, which gives each sample the gradient of its own score map.
+
+    Args:
+        critic: the discriminator, called as ``critic(x_hat, **critic_kwargs)``.
+        real: real images.
+        fake: generated images (detached here).
+        critic_kwargs: extra keyword arguments for the critic (e.g. a condition).
+
+    Shape:
+        - real, fake: :math:`(B, *)`, same shape.
+        - Output: scalar.
+
+    Example:
+        >>> w = torch.tensor([3.0, 4.0])
+        >>> gradient_penalty(lambda x: x @ w, torch.rand(2, 2), torch.rand(2, 2))
+        tensor(16.)
+    """
+    if real.shape != fake.shape:
+        raise ValueError(
+            f"gradient_penalty needs real and fake of the same shape, got {tuple(real.shape)} "
+            f"and {tuple(fake.shape)}."
+        )
+    alpha_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
+    alpha = torch.rand(alpha_shape, device=real.device, dtype=real.dtype)
+    x_hat = (alpha * real.detach() + (1.0 - alpha) * fake.detach()).requires_grad_(True)
+    scores = critic(x_hat, **critic_kwargs)
+    (grad,) = torch.autograd.grad(
+        outputs=scores,
+        inputs=x_hat,
+        grad_outputs=torch.ones_like(scores),
+        create_graph=True,
+    )
+    # The norm in float32: under fp16 autocast the squared sum can overflow.
+    grad_norm = grad.float().flatten(1).norm(2, dim=1)
+    return ((grad_norm - 1.0) ** 2).mean()
+
+
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    r"""R1 regularisation (Mescheder et al. 2018): squared gradient norm on real data.
+
+    .. math::
+        R_1 = \mathbb{E}_{x_r}\big[\lVert \nabla_{x_r} D(x_r) \rVert_2^2\big]
+
+    Returns the mean over the batch of the per-sample squared norm; the caller applies the
+    weight :math:`\gamma / 2`. ``real`` must require grad *before* the discriminator forward
+    that produced ``real_logits``.
+
+    Args:
+        real_logits: discriminator output on ``real``.
+        real: the real images, with ``requires_grad=True``.
+
+    Shape:
+        - real_logits: any shape computed from ``real``.
+        - real: :math:`(B, *)`.
+        - Output: scalar.
+
+    Example:
+        >>> x = torch.rand(2, 2, requires_grad=True)
+        >>> r1_penalty(x @ torch.tensor([3.0, 4.0]), x)
+        tensor(25.)
+    """
+    if not real.requires_grad:
+        raise ValueError(
+            "r1_penalty needs gradients with respect to the real images; call "
+            "real.requires_grad_(True) before the discriminator forward."
+        )
+    (grad,) = torch.autograd.grad(outputs=real_logits.sum(), inputs=real, create_graph=True)
+    return grad.float().pow(2).flatten(1).sum(1).mean()
