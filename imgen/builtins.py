@@ -12,23 +12,53 @@ from imgen.hookspecs import hookimpl
 def imgen_register_losses(register):
     register("l1", "imgen.losses.pixel:L1Loss", help="mean absolute error")
     register("charbonnier", "imgen.losses.pixel:CharbonnierLoss", help="smooth L1 (sqrt(d^2+eps))")
-    register("perceptual", "imgen.losses.perceptual:PerceptualLoss",
-             help="VGG19 feature distance (needs VGG19 weights)")
-    register("gan", "imgen.losses.adversarial:GANLoss",
-             help="adversarial: vanilla, lsgan, hinge, wgan, ragan")
+    register(
+        "perceptual",
+        "imgen.losses.perceptual:PerceptualLoss",
+        help="VGG19 feature distance (needs VGG19 weights)",
+    )
+    register(
+        "gan",
+        "imgen.losses.adversarial:GANLoss",
+        help="adversarial: vanilla, lsgan, hinge, wgan, ragan",
+    )
 
 
 @hookimpl
 def imgen_register_metrics(register):
-    register("psnr", "imgen.metrics.builtin:psnr_rgb", higher_is_better=True,
-             help="PSNR on RGB uint8 levels, dB")
-    register("ssim", "imgen.metrics.builtin:ssim_rgb", higher_is_better=True,
-             help="SSIM on RGB uint8 levels (11x11 Gaussian, sigma 1.5)")
-    register("psnr_y", "imgen.metrics.builtin:psnr_y", higher_is_better=True,
-             help="PSNR on the BT.601 Y channel (BasicSR protocol), dB")
-    register("ssim_y", "imgen.metrics.builtin:ssim_y", higher_is_better=True,
-             help="SSIM on the BT.601 Y channel (BasicSR protocol)")
-    register("l1", "imgen.metrics.builtin:l1", higher_is_better=False,
-             help="mean absolute error in [0, 1]")
-    register("lpips", "imgen.metrics.builtin:lpips", higher_is_better=False,
-             help="LPIPS (AlexNet); needs its weights in the torch hub cache")
+    register(
+        "psnr",
+        "imgen.metrics.builtin:psnr_rgb",
+        higher_is_better=True,
+        help="PSNR on RGB uint8 levels, dB",
+    )
+    register(
+        "ssim",
+        "imgen.metrics.builtin:ssim_rgb",
+        higher_is_better=True,
+        help="SSIM on RGB uint8 levels (11x11 Gaussian, sigma 1.5)",
+    )
+    register(
+        "psnr_y",
+        "imgen.metrics.builtin:psnr_y",
+        higher_is_better=True,
+        help="PSNR on the BT.601 Y channel (BasicSR protocol), dB",
+    )
+    register(
+        "ssim_y",
+        "imgen.metrics.builtin:ssim_y",
+        higher_is_better=True,
+        help="SSIM on the BT.601 Y channel (BasicSR protocol)",
+    )
+    register(
+        "l1",
+        "imgen.metrics.builtin:l1",
+        higher_is_better=False,
+        help="mean absolute error in [0, 1]",
+    )
+    register(
+        "lpips",
+        "imgen.metrics.builtin:lpips",
+        higher_is_better=False,
+        help="LPIPS (AlexNet); needs its weights in the torch hub cache",
+    )

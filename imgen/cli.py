@@ -99,8 +99,13 @@ class _LazyTaskCommand(click.Command):
             self._real = build(task)
         return self._real
 
-    def make_context(self, info_name: str | None, args: list[str],
-                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
         try:
             return self.real().make_context(info_name, args, parent=parent, **extra)
         except ImgenError as exc:
@@ -136,8 +141,10 @@ def _train_command(task: Any) -> click.Command:
         if values.get("resume"):
             stored = read_config(values["resume"])
             if stored["task"] != task.name:
-                raise UsageError(f"{values['resume']} is a {stored['task']!r} run, not "
-                                 f"{task.name!r}; use imgen train {stored['task']} --resume")
+                raise UsageError(
+                    f"{values['resume']} is a {stored['task']!r} run, not "
+                    f"{task.name!r}; use imgen train {stored['task']} --resume"
+                )
             merged.update({k: v for k, v in stored["config"].items() if k in merged})
         if config_file:
             merged.update(load_toml(config_file, cls))
@@ -148,14 +155,23 @@ def _train_command(task: Any) -> click.Command:
         click.echo(str(run_dir))
 
     examples = task.examples or [f"imgen train {task.name} --data ./images --steps 1000"]
-    params = [click.Option(["--config"], type=click.Path(dir_okay=False), default=None,
-                           help="TOML file with any of these options (command line wins).")]
+    params = [
+        click.Option(
+            ["--config"],
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="TOML file with any of these options (command line wins).",
+        )
+    ]
     params += click_options(cls)
     return click.Command(
-        task.name, callback=_guard(callback), params=params, context_settings=CONTEXT,
+        task.name,
+        callback=_guard(callback),
+        params=params,
+        context_settings=CONTEXT,
         help=f"Train the {task.name!r} task: {task.help}\n\n"
-             f"Writes a run directory (config.json, checkpoints/, samples/, metrics.jsonl) "
-             f"and prints its path.\n\n" + _examples(examples),
+        f"Writes a run directory (config.json, checkpoints/, samples/, metrics.jsonl) "
+        f"and prints its path.\n\n" + _examples(examples),
     )
 
 
@@ -164,15 +180,28 @@ def _eval_command(task: Any) -> click.Command:
 
     cls = task.Config
 
-    def callback(run: str | None, data: str, device: str, as_json: bool, tile: int | None,
-                 tile_overlap: int, **values: Any) -> None:
+    def callback(
+        run: str | None,
+        data: str,
+        device: str,
+        as_json: bool,
+        tile: int | None,
+        tile_overlap: int,
+        **values: Any,
+    ) -> None:
         from imgen.engine.device import resolve_device
         from imgen.evaluation import evaluate_task
 
         ctx = click.get_current_context()
-        result = evaluate_task(task, run=run, data=data, device=resolve_device(device),
-                               overrides=_explicit(ctx, values), tile=tile,
-                               tile_overlap=tile_overlap)
+        result = evaluate_task(
+            task,
+            run=run,
+            data=data,
+            device=resolve_device(device),
+            overrides=_explicit(ctx, values),
+            tile=tile,
+            tile_overlap=tile_overlap,
+        )
         if as_json:
             click.echo(json.dumps(result, indent=2))
             return
@@ -180,27 +209,42 @@ def _eval_command(task: Any) -> click.Command:
             click.echo(f"note: {note}", err=True)
         click.echo(f"{task.name} on {data} ({result['images']} images)")
         for name, value in result["metrics"].items():
-            click.echo(f"  {name:<10} {value:.4f}" if isinstance(value, float)
-                       else f"  {name:<10} {value}")
+            click.echo(
+                f"  {name:<10} {value:.4f}" if isinstance(value, float) else f"  {name:<10} {value}"
+            )
 
     params = [
-        click.Option(["--run"], type=click.Path(file_okay=False, exists=True), default=None,
-                     help="Run directory to evaluate (its config and weights)."),
-        click.Option(["--data"], type=click.Path(exists=True), required=True,
-                     help="Evaluation folder."),
+        click.Option(
+            ["--run"],
+            type=click.Path(file_okay=False, exists=True),
+            default=None,
+            help="Run directory to evaluate (its config and weights).",
+        ),
+        click.Option(
+            ["--data"], type=click.Path(exists=True), required=True, help="Evaluation folder."
+        ),
         click.Option(["--device"], default="auto", show_default=True, help="auto, cpu, cuda."),
         click.Option(["--tile"], type=int, default=None, help="Tile size for large images."),
-        click.Option(["--tile-overlap"], type=int, default=32, show_default=True,
-                     help="Context pixels around each tile."),
+        click.Option(
+            ["--tile-overlap"],
+            type=int,
+            default=32,
+            show_default=True,
+            help="Context pixels around each tile.",
+        ),
         click.Option(["--json", "as_json"], is_flag=True, help="Print one JSON object."),
     ]
     params += click_options(cls, only_eval=True)
     example = getattr(task, "eval_examples", None) or [
-        f"imgen eval {task.name} --run runs/{task.name}-1 --data ./val --json"]
+        f"imgen eval {task.name} --run runs/{task.name}-1 --data ./val --json"
+    ]
     return click.Command(
-        task.name, callback=_guard(callback), params=params, context_settings=CONTEXT,
+        task.name,
+        callback=_guard(callback),
+        params=params,
+        context_settings=CONTEXT,
         help=f"Evaluate the {task.name!r} task ({', '.join(task.metrics)}).\n\n"
-             + _examples(example),
+        + _examples(example),
     )
 
 
@@ -244,8 +288,15 @@ def tasks(as_json: bool) -> None:
     from imgen.plugins import get_host
 
     host = get_host()
-    rows = [{"name": e.name, "plugin": e.plugin, "version": host.plugins[e.plugin].version,
-             "help": e.help} for e in host.registries.tasks.entries()]
+    rows = [
+        {
+            "name": e.name,
+            "plugin": e.plugin,
+            "version": host.plugins[e.plugin].version,
+            "help": e.help,
+        }
+        for e in host.registries.tasks.entries()
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -281,8 +332,12 @@ def plugins(as_json: bool) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("pattern", required=False)
-@click.option("--role", type=click.Choice(["generator", "discriminator"]), default=None,
-              help="Only this role.")
+@click.option(
+    "--role",
+    type=click.Choice(["generator", "discriminator"]),
+    default=None,
+    help="Only this role.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def models(pattern: str | None, role: str | None, as_json: bool) -> None:
     """List registered models (glob PATTERN), their role and parameter count at defaults.
@@ -312,8 +367,13 @@ def _model_row(entry: Any, role: str, create_model: Any) -> dict[str, Any]:
         params: int | str = sum(p.numel() for p in create_model(entry.name, role).parameters())
     except Exception as exc:  # a model that needs arguments still gets listed
         params = f"? ({type(exc).__name__})"
-    return {"name": entry.name, "role": role,
-            "parameters": params, "plugin": entry.plugin, "help": entry.help}
+    return {
+        "name": entry.name,
+        "role": role,
+        "parameters": params,
+        "plugin": entry.plugin,
+        "help": entry.help,
+    }
 
 
 @cli.command(context_settings=CONTEXT)
@@ -334,10 +394,15 @@ def env(as_json: bool) -> None:
     devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     info = {
-        "imgen": __version__, "python": platform.python_version(),
-        "platform": platform.platform(), "torch": torch.__version__,
-        "cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available(),
-        "devices": devices, "mps": mps, "cpu_threads": torch.get_num_threads(),
+        "imgen": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "devices": devices,
+        "mps": mps,
+        "cpu_threads": torch.get_num_threads(),
         "plugins": {n: f"{p.version} ({p.status})" for n, p in get_host().plugins.items()},
     }
     if as_json:
@@ -360,7 +425,7 @@ def train() -> None:
 
 
 @cli.group(cls=TaskGroup, mode="eval", context_settings=CONTEXT)
-def eval() -> None:  # noqa: A001 - the command is called eval
+def eval() -> None:
     """Evaluate a run (or a baseline) on a folder; `--json` for one JSON object.
 
     \b
@@ -370,19 +435,30 @@ def eval() -> None:  # noqa: A001 - the command is called eval
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("--run", required=True, type=click.Path(file_okay=False, exists=True),
-              help="Run directory.")
+@click.option(
+    "--run", required=True, type=click.Path(file_okay=False, exists=True), help="Run directory."
+)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("-o", "--out", required=True, type=click.Path(file_okay=False),
-              help="Output folder.")
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--tile", type=int, default=None, help="Process in tiles of N input pixels.")
-@click.option("--tile-overlap", type=int, default=32, show_default=True,
-              help="Context pixels around each tile (at least the receptive field for "
-                   "seamless output).")
+@click.option(
+    "--tile-overlap",
+    type=int,
+    default=32,
+    show_default=True,
+    help="Context pixels around each tile (at least the receptive field for seamless output).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps.")
 @click.option("--raw", is_flag=True, help="Use the raw weights instead of the EMA copy.")
-def predict(run: str, inputs: tuple[str, ...], out: str, tile: int | None, tile_overlap: int,
-            device: str, raw: bool) -> None:
+def predict(
+    run: str,
+    inputs: tuple[str, ...],
+    out: str,
+    tile: int | None,
+    tile_overlap: int,
+    device: str,
+    raw: bool,
+) -> None:
     """Apply a trained run to images (files or folders) of any size; writes PNGs to OUT.
 
     \b
@@ -391,8 +467,9 @@ def predict(run: str, inputs: tuple[str, ...], out: str, tile: int | None, tile_
     """
     from imgen.evaluation import predict_files
 
-    for path in predict_files(run, inputs, out, tile=tile, tile_overlap=tile_overlap,
-                              device=device, ema=not raw):
+    for path in predict_files(
+        run, inputs, out, tile=tile, tile_overlap=tile_overlap, device=device, ema=not raw
+    ):
         click.echo(str(path))
 
 

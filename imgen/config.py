@@ -28,12 +28,16 @@ def option(default: Any, help: str, *, eval: bool = False, metavar: str | None =
 class TrainConfig:
     """Options every task's training shares. Tasks subclass it and add their own."""
 
-    data: str | None = option(None, "Folder of training images (a task may offer built-in samples "
-                                    "when omitted).", metavar="DIR")
+    data: str | None = option(
+        None,
+        "Folder of training images (a task may offer built-in samples when omitted).",
+        metavar="DIR",
+    )
     out: str = option("runs", "Folder in which the run directory is created.", metavar="DIR")
     name: str | None = option(None, "Run directory name [default: TASK-YYYYmmdd-HHMMSS].")
-    steps: int = option(1000, "Total generator steps of the run (with --resume: train on until "
-                              "this step).")
+    steps: int = option(
+        1000, "Total generator steps of the run (with --resume: train on until this step)."
+    )
     batch_size: int = option(16, "Samples per step.")
     crop: int = option(128, "Training crop, in output pixels.")
     lr: float = option(2e-4, "Learning rate (generator; the discriminator's too unless --d-lr).")
@@ -42,13 +46,15 @@ class TrainConfig:
     beta2: float = option(0.99, "Adam beta2.")
     weight_decay: float = option(0.0, "AdamW weight decay.")
     lr_schedule: Literal["constant", "linear", "cosine"] = option(
-        "constant", "Learning-rate schedule after warmup: constant, linear decay to 0, cosine.")
+        "constant", "Learning-rate schedule after warmup: constant, linear decay to 0, cosine."
+    )
     warmup: int = option(0, "Linear learning-rate warmup steps.")
     grad_accum: int = option(1, "Micro-batches accumulated per step (batch is split).")
     ema: float = option(0.999, "EMA decay of the generator weights (0 disables).")
     device: str = option("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
-        "auto", "auto: bf16 autocast on CUDA, fp32 elsewhere; fp16 uses a GradScaler.")
+        "auto", "auto: bf16 autocast on CUDA, fp32 elsewhere; fp16 uses a GradScaler."
+    )
     channels_last: bool = option(False, "Use the channels_last memory format.")
     compile: bool = option(False, "torch.compile the networks.")
     seed: int = option(0, "Random seed (weights, data order, crops).")
@@ -57,8 +63,9 @@ class TrainConfig:
     log_every: int = option(50, "Log losses to metrics.jsonl every N steps.")
     sample_every: int = option(500, "Write a sample grid every N steps (0: never).")
     save_every: int = option(1000, "Write a checkpoint every N steps (and always at the end).")
-    eval_data: str | None = option(None, "Validation folder evaluated during training.",
-                                   metavar="DIR")
+    eval_data: str | None = option(
+        None, "Validation folder evaluated during training.", metavar="DIR"
+    )
     eval_every: int = option(0, "Evaluate on --eval-data every N steps (0: only at the end).")
     time_limit: float = option(0.0, "Stop (and save) after this many minutes (0: no limit).")
     resume: str | None = option(None, "Continue the run in this directory.", metavar="RUN_DIR")
@@ -96,23 +103,30 @@ def click_options(cls: type, *, only_eval: bool = False, skip: set[str] = frozen
             continue
         tp, optional = _unwrap_optional(types_[f.name])
         help_text = f.metadata.get("help", "")
-        kwargs: dict[str, Any] = {"help": help_text, "default": f.default,
-                                  "metavar": f.metadata.get("metavar")}
+        kwargs: dict[str, Any] = {
+            "help": help_text,
+            "default": f.default,
+            "metavar": f.metadata.get("metavar"),
+        }
         if tp is bool:
             decl = f"{cli_name(f.name)}/--no-{f.name.replace('_', '-')}"
             params.append(click.Option([decl], is_flag=True, show_default=True, **kwargs))
             continue
         if typing.get_origin(tp) is Literal:
-            kwargs["type"] = click.Choice([str(a) for a in typing.get_args(tp)])
+            choices = {str(a): a for a in typing.get_args(tp)}
+            kwargs["type"] = click.Choice(list(choices))
             kwargs.pop("metavar")
+            if any(not isinstance(a, str) for a in choices.values()):  # e.g. Literal[2, 4]
+                kwargs["callback"] = lambda ctx, param, value, choices=choices: choices.get(
+                    value, value
+                )
         elif tp in (int, float, str):
             kwargs["type"] = tp
         elif tp is Path:
             kwargs["type"] = click.Path(path_type=str)
         else:
             kwargs["type"] = str
-        params.append(click.Option([cli_name(f.name), f.name], show_default=not optional,
-                                   **kwargs))
+        params.append(click.Option([cli_name(f.name), f.name], show_default=not optional, **kwargs))
     return params
 
 
@@ -136,6 +150,8 @@ def coerce(cls: type, values: dict[str, Any], *, source: str) -> dict[str, Any]:
                 if not isinstance(value, bool):
                     raise TypeError
             elif tp is float:
+                if isinstance(value, bool):
+                    raise TypeError
                 value = float(value)
             elif tp is int:
                 if isinstance(value, bool) or int(value) != value:

@@ -12,8 +12,15 @@ from imgen.errors import UsageError
 from imgen.task import Task
 
 
-def evaluate_task(task: Task, *, run: str | None, data: str, device: torch.device,
-                  overrides: dict[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+def evaluate_task(
+    task: Task,
+    *,
+    run: str | None,
+    data: str,
+    device: torch.device,
+    overrides: dict[str, Any] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
     """Evaluate a run directory, or the task's networks built from ``overrides`` alone.
 
     Options stored in the run win; an explicit option that contradicts the run is an error.
@@ -30,8 +37,10 @@ def evaluate_task(task: Task, *, run: str | None, data: str, device: torch.devic
             raise UsageError(f"{run} is a {run_task.name!r} run; use imgen eval {run_task.name}")
         for key, value in overrides.items():
             if getattr(cfg, key) != value:
-                raise UsageError(f"--{key.replace('_', '-')} {value} contradicts the run, which "
-                                 f"has {getattr(cfg, key)}; leave it out")
+                raise UsageError(
+                    f"--{key.replace('_', '-')} {value} contradicts the run, which "
+                    f"has {getattr(cfg, key)}; leave it out"
+                )
         task = run_task
     else:
         cfg = from_dict(task.Config, overrides, source="command line")
@@ -59,8 +68,15 @@ def iter_inputs(inputs: tuple[str, ...] | list[str]) -> Iterator[tuple[Path, Pat
             yield path, Path(path.name).with_suffix(".png")
 
 
-def predict_files(run: str, inputs: tuple[str, ...] | list[str], out: str, *,
-                  device: str = "auto", ema: bool = True, **options: Any) -> Iterator[Path]:
+def predict_files(
+    run: str,
+    inputs: tuple[str, ...] | list[str],
+    out: str,
+    *,
+    device: str = "auto",
+    ema: bool = True,
+    **options: Any,
+) -> Iterator[Path]:
     """Apply a run to image files; yields the written PNG paths."""
     from imgen.data.folder import read_image_tensor, save_image_tensor
     from imgen.engine.device import resolve_device

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any
 
 import pluggy
 
@@ -73,8 +74,11 @@ def _strict() -> bool:
 class PluginHost:
     """A pluggy manager plus what each plugin loaded and registered."""
 
-    def __init__(self, entry_points: list[metadata.EntryPoint] | None = None,
-                 report: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        entry_points: list[metadata.EntryPoint] | None = None,
+        report: Callable[[str], None] | None = None,
+    ) -> None:
         self.pm = pluggy.PluginManager("imgen")
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
@@ -112,15 +116,31 @@ class PluginHost:
                 continue
             try:
                 module = ep.load()
+                self._check_hookimpls(module)
                 self.pm.register(module, name=ep.name)
             except Exception as exc:  # a broken plugin must never break the CLI
                 self.fail(ep.name, "failed to load", exc)
+
+    def _check_hookimpls(self, module: Any) -> None:
+        """Refuse hookimpls that ask for arguments their hook does not have, in a sentence.
+
+        (pluggy would refuse them too, with a multi-line PluginValidationError.)
+        """
+        for attribute in dir(module):
+            opts = self.pm.parse_hookimpl_opts(module, attribute)
+            spec = getattr(getattr(self.pm.hook, attribute, None), "spec", None)
+            if opts is None or spec is None:  # not a hookimpl, or a hook this imgen lacks
+                continue
+            impl = pluggy.HookImpl(module, "", getattr(module, attribute), opts)
+            missing = [name for name in impl.argnames if name not in spec.argnames]
+            if missing:
+                raise RegistryError(_missing_arguments(attribute, missing))
 
     def fail(self, plugin: str, what: str, exc: BaseException) -> None:
         """Record a plugin error and report it in one stderr line (or re-raise when strict)."""
         info = self.plugins.setdefault(plugin, PluginInfo(plugin, ""))
         info.status = "error"
-        info.error = f"{type(exc).__name__}: {exc}"
+        info.error = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
         version = f" {info.version}" if info.version else ""
         dist = f" ({info.distribution}{version})" if info.distribution else ""
         if self.pm.get_plugin(plugin) is not None:
@@ -138,9 +158,17 @@ class PluginHost:
 
     def _collect(self) -> Registries:
         registries = Registries()
+        # Plugins are called in load order (the core first, then entry points by name), so
+        # that on a name clash the first registration survives and the later plugin is blamed.
+        order = {name: index for index, name in enumerate(self.plugins)}
+        owned: dict[str, list[tuple[Registry, str]]] = {}
         for hook_name, attribute in REGISTER_HOOKS.items():
             # Call implementations one by one so that a failure is attributed to its plugin.
-            for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            impls = sorted(
+                getattr(self.pm.hook, hook_name).get_hookimpls(),
+                key=lambda impl: order.get(impl.plugin_name, len(order)),
+            )
+            for impl in impls:
                 plugin = impl.plugin_name
                 info = self.plugins.setdefault(plugin, PluginInfo(plugin, ""))
                 if info.status == "error":
@@ -150,19 +178,20 @@ class PluginHost:
                 try:
                     call_hookimpl(impl, {"register": register})
                 except Exception as exc:
-                    for registry, name in added:
+                    # roll back everything the plugin registered, in earlier hooks too
+                    for registry, name in owned.pop(plugin, []) + added:
                         registry.remove(name)
+                    info.registered.clear()
                     self.fail(plugin, f"hook {hook_name} raised", exc)
                     continue
+                owned.setdefault(plugin, []).extend(added)
                 for registry, name in added:  # e.g. {"generators": ["rrdbnet"]}
                     info.registered.setdefault(registry.plural, []).append(name)
         for info in self.plugins.values():
             if info.status == "ok":
                 plugin = self.pm.get_plugin(info.name)
                 if plugin is not None:
-                    info.hooks = sorted(
-                        {c.name for c in self.pm.get_hookcallers(plugin) or []}
-                    )
+                    info.hooks = sorted({c.name for c in self.pm.get_hookcallers(plugin) or []})
         return registries
 
     def add_commands(self, cli: Any) -> None:
@@ -182,17 +211,22 @@ def call_hookimpl(impl: pluggy.HookImpl, available: dict[str, Any]) -> Any:
     """
     missing = [name for name in impl.argnames if name not in available]
     if missing:
-        from imgen import __version__
-
-        raise RegistryError(
-            f"{impl.function.__name__} asks for {', '.join(missing)}, which imgen "
-            f"{__version__} does not provide; upgrade imgen"
-        )
+        raise RegistryError(_missing_arguments(impl.function.__name__, missing))
     return impl.function(**{name: available[name] for name in impl.argnames})
 
 
-def _make_register(kind: str, registries: Registries, plugin: str,
-                   added: list[tuple[Registry, str]]) -> Callable:
+def _missing_arguments(hook: str, missing: list[str]) -> str:
+    from imgen import __version__
+
+    return (
+        f"{hook} asks for {', '.join(missing)}, which imgen {__version__} does not "
+        f"provide; upgrade imgen"
+    )
+
+
+def _make_register(
+    kind: str, registries: Registries, plugin: str, added: list[tuple[Registry, str]]
+) -> Callable:
     """The ``register`` callback handed to one plugin's hook."""
 
     def register(*args: Any, **kwargs: Any) -> None:

@@ -87,8 +87,10 @@ class Task:
         """Move a collated batch to ``self.device`` and derive inputs there (batched)."""
         import torch
 
-        return {k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v
-                for k, v in batch.items()}
+        return {
+            k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+            for k, v in batch.items()
+        }
 
     # -- math --------------------------------------------------------------------------------
     def forward(self, nets: Nets, batch: Batch) -> dict[str, torch.Tensor]:

@@ -20,10 +20,25 @@ from imgen.plugins import create_task
 
 def tiny_sr_config(data: Path, out: Path, **changes):
     task = create_task("sr")
-    cfg = task.Config(data=str(data), out=str(out), name="run", steps=6, batch_size=2, crop=32,
-                      scale=2, num_feat=8, num_block=1, workers=0, log_every=2,
-                      sample_every=3, save_every=3, deterministic=True, seed=3,
-                      gan_weight=0.01, perceptual_weight=0.0)
+    cfg = task.Config(
+        data=str(data),
+        out=str(out),
+        name="run",
+        steps=6,
+        batch_size=2,
+        crop=32,
+        scale=2,
+        num_feat=8,
+        num_block=1,
+        workers=0,
+        log_every=2,
+        sample_every=3,
+        save_every=3,
+        deterministic=True,
+        seed=3,
+        gan_weight=0.01,
+        perceptual_weight=0.0,
+    )
     return task, dataclasses.replace(cfg, **changes)
 
 
@@ -81,7 +96,9 @@ def test_run_directory_contents(photo_folder, tmp_path):
     assert (run / "config.json").exists()
     assert (run / "checkpoints" / "last.state.pt").exists()
     assert sorted(p.name for p in (run / "samples").iterdir()) == [
-        "step_000003.png", "step_000006.png"]
+        "step_000003.png",
+        "step_000006.png",
+    ]
     keys = weights(run).keys()
     assert not any(k.startswith("D.") for k in keys)  # --gan-weight 0: no discriminator
     assert not list(run.glob("checkpoints/*.tmp"))
@@ -171,8 +188,15 @@ def test_update_order(list_dataset, tmp_path, d_first, d_steps, with_d, accum, e
     from imgen.config import TrainConfig
 
     task = RecordingTask(d_first=d_first, d_steps=d_steps, with_d=with_d)
-    cfg = TrainConfig(out=str(tmp_path), steps=1, batch_size=2, grad_accum=accum, workers=0,
-                      sample_every=0, ema=0.0)
+    cfg = TrainConfig(
+        out=str(tmp_path),
+        steps=1,
+        batch_size=2,
+        grad_accum=accum,
+        workers=0,
+        sample_every=0,
+        ema=0.0,
+    )
     trainer = Trainer(task, cfg, quiet=True)
     before = {k: p.detach().clone() for k, p in trainer.nets["G"].named_parameters()}
     task.calls.clear()
@@ -194,8 +218,15 @@ def test_batch_not_divisible_by_accumulation(list_dataset, tmp_path):
 
 @pytest.mark.parametrize(
     ("kind", "step", "expected"),
-    [("constant", 50, 1.0), ("linear", 0, 1.0), ("linear", 50, 0.5), ("linear", 100, 0.0),
-     ("cosine", 0, 1.0), ("cosine", 50, 0.5), ("cosine", 100, 0.0)],
+    [
+        ("constant", 50, 1.0),
+        ("linear", 0, 1.0),
+        ("linear", 50, 0.5),
+        ("linear", 100, 0.0),
+        ("cosine", 0, 1.0),
+        ("cosine", 50, 0.5),
+        ("cosine", 100, 0.0),
+    ],
 )
 def test_lr_factor(kind, step, expected):
     assert lr_factor(kind, total=100)(step) == pytest.approx(expected)

@@ -52,7 +52,7 @@ def split_weights(flat: dict[str, torch.Tensor]) -> tuple[dict[str, dict], dict[
     for key, value in flat.items():
         target = nets
         if key.startswith(EMA_PREFIX):
-            target, key = ema, key[len(EMA_PREFIX):]
+            target, key = ema, key[len(EMA_PREFIX) :]
         net, _, param = key.partition(".")
         target.setdefault(net, {})[param] = value
     return nets, ema

@@ -21,8 +21,9 @@ class EMA:
 
     def __init__(self, nets: dict[str, nn.Module], decay: float) -> None:
         self.decay = decay
-        self.nets = {name: copy.deepcopy(net).eval().requires_grad_(False)
-                     for name, net in nets.items()}
+        self.nets = {
+            name: copy.deepcopy(net).eval().requires_grad_(False) for name, net in nets.items()
+        }
 
     def current_decay(self, step: int) -> float:
         return min(self.decay, (1 + step) / (10 + step))
@@ -35,5 +36,5 @@ class EMA:
             params = [p.detach() for p in nets[name].parameters()]
             if ema_params:
                 torch._foreach_lerp_(ema_params, params, weight)
-            for ema_buf, buf in zip(ema_net.buffers(), nets[name].buffers()):
+            for ema_buf, buf in zip(ema_net.buffers(), nets[name].buffers(), strict=True):
                 ema_buf.copy_(buf)

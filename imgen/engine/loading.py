@@ -14,8 +14,9 @@ from imgen.plugins import create_task
 from imgen.task import Task
 
 
-def load_run(run_dir: str | Path, device: torch.device, *, ema: bool = True
-             ) -> tuple[Task, Any, dict[str, torch.nn.Module]]:
+def load_run(
+    run_dir: str | Path, device: torch.device, *, ema: bool = True
+) -> tuple[Task, Any, dict[str, torch.nn.Module]]:
     """The task (set up for inference), its config and its networks in eval mode.
 
     The EMA weights replace the raw ones when the run kept an EMA and ``ema`` is true.

@@ -23,8 +23,10 @@ def new_run_dir(out: str, task: str, name: str | None) -> Path:
         suffix += 1
         path = base / f"{task}-{stamp}-{suffix}"
     if path.exists() and any(path.iterdir()):
-        raise ImgenError(f"run directory {path} already exists; pick another --name, or "
-                         f"continue it with --resume {path}")
+        raise ImgenError(
+            f"run directory {path} already exists; pick another --name, or "
+            f"continue it with --resume {path}"
+        )
     (path / "checkpoints").mkdir(parents=True, exist_ok=True)
     (path / "samples").mkdir(exist_ok=True)
     return path
@@ -39,8 +41,13 @@ def versions() -> dict[str, str]:
 
 
 def write_config(run_dir: Path, task: str, config: dict[str, Any], nets: dict[str, Any]) -> None:
-    data = {"task": task, "config": config, "nets": nets, "versions": versions(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    data = {
+        "task": task,
+        "config": config,
+        "nets": nets,
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     (run_dir / CONFIG).write_text(json.dumps(data, indent=2) + "\n")
 
 

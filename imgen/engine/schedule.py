@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 
 def lr_factor(kind: str, total: int, warmup: int = 0, start: int = 0) -> Callable[[int], float]:

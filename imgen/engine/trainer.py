@@ -11,8 +11,9 @@ import contextlib
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,14 +53,16 @@ class Trainer:
         quiet: no progress bar.
     """
 
-    def __init__(self, task: Task, cfg: Any, *, callbacks: list[Callback] | None = None,
-                 quiet: bool = False) -> None:
+    def __init__(
+        self, task: Task, cfg: Any, *, callbacks: list[Callback] | None = None, quiet: bool = False
+    ) -> None:
         self.task, self.cfg = task, cfg
         self.callbacks = callbacks or []
         self.quiet = quiet
         if cfg.batch_size % cfg.grad_accum:
-            raise UsageError(f"--batch-size {cfg.batch_size} is not divisible by "
-                             f"--grad-accum {cfg.grad_accum}")
+            raise UsageError(
+                f"--batch-size {cfg.batch_size} is not divisible by --grad-accum {cfg.grad_accum}"
+            )
         self.device = resolve_device(cfg.device)
         self.dtype = resolve_precision(cfg.precision, self.device)
         if cfg.deterministic:
@@ -74,18 +77,25 @@ class Trainer:
         if cfg.channels_last:
             for net in self.nets.values():
                 net.to(memory_format=torch.channels_last)
-        self.groups = {k: v for k, v in task.groups(self.nets).items()
-                       if any(count_parameters(self.nets[n]) for n in v)}
+        self.groups = {
+            k: v
+            for k, v in task.groups(self.nets).items()
+            if any(count_parameters(self.nets[n]) for n in v)
+        }
         if "G" not in self.groups:
-            raise UsageError(f"task {task.name!r} built no trainable generator "
-                             f"(networks: {', '.join(self.nets)})")
+            raise UsageError(
+                f"task {task.name!r} built no trainable generator "
+                f"(networks: {', '.join(self.nets)})"
+            )
         self.optimizers = {g: self._optimizer(g, names) for g, names in self.groups.items()}
         factor = lr_factor(cfg.lr_schedule, cfg.steps, cfg.warmup, start=self._decay_start())
-        self.schedulers = {g: torch.optim.lr_scheduler.LambdaLR(o, factor)
-                           for g, o in self.optimizers.items()}
-        self.scalers = {g: torch.amp.GradScaler(self.device.type,
-                                                enabled=self.dtype is torch.float16)
-                        for g in self.optimizers}
+        self.schedulers = {
+            g: torch.optim.lr_scheduler.LambdaLR(o, factor) for g, o in self.optimizers.items()
+        }
+        self.scalers = {
+            g: torch.amp.GradScaler(self.device.type, enabled=self.dtype is torch.float16)
+            for g in self.optimizers
+        }
         g_nets = {n: self.nets[n] for n in self.groups["G"]}
         self.ema = EMA(g_nets, cfg.ema) if cfg.ema > 0 else None
         self.run_nets = self.nets
@@ -99,9 +109,15 @@ class Trainer:
             self._load()
         else:
             self.run_dir = new_run_dir(cfg.out, task.name, cfg.name)
-        write_config(self.run_dir, task.name, to_dict(cfg),
-                     {k: {"class": type(v).__name__, "parameters": count_parameters(v)}
-                      for k, v in self.nets.items()})
+        write_config(
+            self.run_dir,
+            task.name,
+            to_dict(cfg),
+            {
+                k: {"class": type(v).__name__, "parameters": count_parameters(v)}
+                for k, v in self.nets.items()
+            },
+        )
         self.log = MetricsLog(self.run_dir)
         self.samples_per_step = cfg.batch_size * (self.task.d_steps() if "D" in self.groups else 1)
         self.dataset = task.dataset(cfg, cfg.data, "train")
@@ -117,25 +133,36 @@ class Trainer:
         kwargs: dict[str, Any] = {}
         if self.device.type == "cuda":
             kwargs["fused"] = True  # one kernel for the whole update
-        return torch.optim.AdamW(params, lr=lr, betas=(self.cfg.beta1, self.cfg.beta2),
-                                 weight_decay=self.cfg.weight_decay, **kwargs)
+        return torch.optim.AdamW(
+            params,
+            lr=lr,
+            betas=(self.cfg.beta1, self.cfg.beta2),
+            weight_decay=self.cfg.weight_decay,
+            **kwargs,
+        )
 
     def _loader(self) -> torch.utils.data.DataLoader:
         workers = self.cfg.workers if self.cfg.workers >= 0 else default_workers(self.device)
         micro = self.cfg.batch_size // self.cfg.grad_accum
-        sampler = SampleStream(len(self.dataset), base_seed=self.cfg.seed,
-                               start=self.step * self.samples_per_step)
+        sampler = SampleStream(
+            len(self.dataset), base_seed=self.cfg.seed, start=self.step * self.samples_per_step
+        )
         return torch.utils.data.DataLoader(
-            self.dataset, batch_size=micro, sampler=sampler, num_workers=workers,
-            pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+            self.dataset,
+            batch_size=micro,
+            sampler=sampler,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=workers > 0,
             drop_last=True,
         )
 
     # -- checkpoints -------------------------------------------------------------------------
     def save(self) -> None:
         folder = self.run_dir / "checkpoints"
-        ckpt.save_weights(folder / ckpt.WEIGHTS, self.nets, self.ema.nets if self.ema else None,
-                          self.step)
+        ckpt.save_weights(
+            folder / ckpt.WEIGHTS, self.nets, self.ema.nets if self.ema else None, self.step
+        )
         state = {
             "step": self.step,
             "train_seconds": self.train_seconds,
@@ -161,7 +188,9 @@ class Trainer:
         for g, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][g])
             # The LR rule comes from this run's config (--steps may have grown): re-apply it.
-            for group, base, f in zip(s.optimizer.param_groups, s.base_lrs, s.lr_lambdas):
+            for group, base, f in zip(
+                s.optimizer.param_groups, s.base_lrs, s.lr_lambdas, strict=True
+            ):
                 group["lr"] = base * f(s.last_epoch)
         for g, s in self.scalers.items():
             s.load_state_dict(state["scalers"][g])
@@ -178,20 +207,34 @@ class Trainer:
     def _prepare(self, batch: dict) -> dict:
         batch = self.task.prepare(batch)
         if self.cfg.channels_last:
-            batch = {k: v.contiguous(memory_format=torch.channels_last)
-                     if isinstance(v, torch.Tensor) and v.dim() == 4 else v
-                     for k, v in batch.items()}
+            batch = {
+                k: v.contiguous(memory_format=torch.channels_last)
+                if isinstance(v, torch.Tensor) and v.dim() == 4
+                else v
+                for k, v in batch.items()
+            }
         return batch
 
     def _forward(self, batch: dict) -> dict:
         with autocast(self.device, self.dtype):
             return self.task.forward(self.run_nets, batch)
 
-    def _update(self, group: str, loss_fn: Callable, batches: list[dict],
-                outs: list[dict] | None, logs: dict) -> list[dict]:
+    def _update(
+        self,
+        group: str,
+        loss_fn: Callable,
+        batches: list[dict],
+        outs: list[dict] | None,
+        logs: dict,
+    ) -> list[dict]:
         """Accumulate ``loss_fn`` over the micro-batches and step ``group``'s optimizer."""
-        frozen = [p for g, names in self.groups.items() if g != group
-                  for n in names for p in self.nets[n].parameters()]
+        frozen = [
+            p
+            for g, names in self.groups.items()
+            if g != group
+            for n in names
+            for p in self.nets[n].parameters()
+        ]
         for p in frozen:  # no gradients into the other group's networks
             p.requires_grad_(False)
         kept = []
@@ -201,8 +244,9 @@ class Trainer:
                 with autocast(self.device, self.dtype):
                     loss, parts = loss_fn(self.run_nets, batch, out)
                 self.scalers[group].scale(loss / len(batches)).backward()
-                kept.append({k: v.detach() if isinstance(v, torch.Tensor) else v
-                             for k, v in out.items()})
+                kept.append(
+                    {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in out.items()}
+                )
                 for k, v in parts.items():
                     v = v.detach() if isinstance(v, torch.Tensor) else torch.tensor(float(v))
                     logs[k] = logs.get(k, 0) + v.float() / len(batches)
@@ -283,27 +327,41 @@ class Trainer:
             return None
         with self._eval_mode() as nets:
             result = self.task.evaluate(nets, self.cfg.eval_data)
-        self.log.write("eval", step=self.step, minutes=round(self.train_seconds / 60, 3),
-                       **result.get("metrics", {}))
+        self.log.write(
+            "eval",
+            step=self.step,
+            minutes=round(self.train_seconds / 60, 3),
+            **result.get("metrics", {}),
+        )
         return result
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self) -> Path:
         cfg = self.cfg
         if self.step >= cfg.steps:
-            self._say(f"run {self.run_dir} is already at step {self.step} (--steps "
-                      f"{cfg.steps}); pass a larger --steps to train on")
+            self._say(
+                f"run {self.run_dir} is already at step {self.step} (--steps "
+                f"{cfg.steps}); pass a larger --steps to train on"
+            )
             return self.run_dir
         for net in self.nets.values():
             net.train()
         loader = self._loader()
         timed = _Timed(iter(loader), self)
         rng = ckpt.rng_state()  # the fixed sample batch must not shift the run's randomness
-        self._fixed_batch = {k: v[:4] if isinstance(v, torch.Tensor) else v
-                             for k, v in self._prepare(next(iter(self._sample_loader()))).items()}
+        self._fixed_batch = {
+            k: v[:4] if isinstance(v, torch.Tensor) else v
+            for k, v in self._prepare(next(iter(self._sample_loader()))).items()
+        }
         ckpt.set_rng_state(rng)
-        self.log.write("start", step=self.step, steps=cfg.steps, device=str(self.device),
-                       precision=str(self.dtype or "fp32"), resumed=bool(cfg.resume))
+        self.log.write(
+            "start",
+            step=self.step,
+            steps=cfg.steps,
+            device=str(self.device),
+            precision=str(self.dtype or "fp32"),
+            resumed=bool(cfg.resume),
+        )
         bar = self._progress()
         window: dict[str, Any] = {}
         window_steps, wait, busy_start = 0, 0.0, time.perf_counter()
@@ -322,13 +380,19 @@ class Trainer:
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                     elapsed = time.perf_counter() - busy_start
                     values = {k: round(float(v) / window_steps, 6) for k, v in window.items()}
-                    self.log.write("train", step=self.step,
-                                   minutes=round(self.train_seconds / 60, 3),
-                                   lr=self.optimizers["G"].param_groups[0]["lr"],
-                                   steps_per_s=round(window_steps / elapsed, 4),
-                                   data_wait=round(wait / elapsed, 4), **values)
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()} |
-                                    {"wait": f"{wait / elapsed:.0%}"})
+                    self.log.write(
+                        "train",
+                        step=self.step,
+                        minutes=round(self.train_seconds / 60, 3),
+                        lr=self.optimizers["G"].param_groups[0]["lr"],
+                        steps_per_s=round(window_steps / elapsed, 4),
+                        data_wait=round(wait / elapsed, 4),
+                        **values,
+                    )
+                    bar.set_postfix(
+                        {k: f"{v:.4g}" for k, v in values.items()}
+                        | {"wait": f"{wait / elapsed:.0%}"}
+                    )
                     window, window_steps, wait = {}, 0, 0.0
                     busy_start = time.perf_counter()
                 if cfg.sample_every and self.step % cfg.sample_every == 0:
@@ -351,8 +415,10 @@ class Trainer:
         self.write_samples()
         if interrupted:
             self.log.write("interrupted", step=self.step)
-            self._say(f"interrupted at step {self.step}; continue with "
-                      f"imgen train {self.task.name} --resume {self.run_dir}")
+            self._say(
+                f"interrupted at step {self.step}; continue with "
+                f"imgen train {self.task.name} --resume {self.run_dir}"
+            )
             raise KeyboardInterrupt
         if cfg.eval_data and not (cfg.eval_every and self.step % cfg.eval_every == 0):
             self.evaluate()
@@ -363,14 +429,22 @@ class Trainer:
 
     def _sample_loader(self) -> torch.utils.data.DataLoader:
         sampler = SampleStream(len(self.dataset), base_seed=self.cfg.seed + 1)
-        return torch.utils.data.DataLoader(self.dataset, batch_size=min(4, len(self.dataset)),
-                                           sampler=sampler, num_workers=0)
+        return torch.utils.data.DataLoader(
+            self.dataset, batch_size=min(4, len(self.dataset)), sampler=sampler, num_workers=0
+        )
 
     def _progress(self):
         from tqdm.auto import tqdm
 
-        return tqdm(total=self.cfg.steps, initial=self.step, file=sys.stderr, unit="step",
-                    disable=self.quiet, dynamic_ncols=True, desc=self.task.name)
+        return tqdm(
+            total=self.cfg.steps,
+            initial=self.step,
+            file=sys.stderr,
+            unit="step",
+            disable=self.quiet,
+            dynamic_ncols=True,
+            desc=self.task.name,
+        )
 
     def _say(self, message: str) -> None:
         print(f"imgen: {message}", file=sys.stderr)

@@ -18,28 +18,36 @@ def find_pairs(root: Path, scale: int) -> list[tuple[Path, Path | None]]:
     """
     from imgen.data.folder import scan_images
 
-    for hr_dir, lr_dir in ((root / f"X{scale}" / "HR", root / f"X{scale}" / "LR"),
-                           (root / "HR", root / "LR")):
+    for hr_dir, lr_dir in (
+        (root / f"X{scale}" / "HR", root / f"X{scale}" / "LR"),
+        (root / "HR", root / "LR"),
+    ):
         if hr_dir.is_dir() and lr_dir.is_dir():
             hr_files = scan_images(hr_dir)
             lr_by_stem = {p.stem: p for p in scan_images(lr_dir)}
             missing = [p.name for p in hr_files if p.stem not in lr_by_stem]
             if missing:
-                raise DataError(f"{lr_dir} has no LR image for {', '.join(missing[:5])}; "
-                                f"name each LR image like its HR image")
+                raise DataError(
+                    f"{lr_dir} has no LR image for {', '.join(missing[:5])}; "
+                    f"name each LR image like its HR image"
+                )
             return [(p, lr_by_stem[p.stem]) for p in hr_files]
     if (root / "HR").is_dir():
         return [(p, None) for p in scan_images(root / "HR")]
     return [(p, None) for p in scan_images(root)]
 
 
+def _uint8(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(device)
+
+
 def _tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(
-        device, torch.float32).div_(255)
+    return _uint8(image, device).float().div_(255)
 
 
-def evaluate_sr(task: Any, nets: dict, root: Path, *, tile: int | None = None,
-                tile_overlap: int = 32) -> dict[str, Any]:
+def evaluate_sr(
+    task: Any, nets: dict, root: Path, *, tile: int | None = None, tile_overlap: int = 32
+) -> dict[str, Any]:
     from imgen.data.folder import decode_image
     from imgen.data.resize import imresize
     from imgen.metrics import psnr, ssim
@@ -57,14 +65,16 @@ def evaluate_sr(task: Any, nets: dict, root: Path, *, tile: int | None = None,
         hr = decode_image(hr_path)
         h, w = hr.shape[0] - hr.shape[0] % scale, hr.shape[1] - hr.shape[1] % scale
         hr_t = _tensor(hr[:h, :w], device)
-        if lr_path is None:
-            lr_t = imresize(hr_t, 1 / scale).clamp_(0, 1).mul_(255).round_().div_(255)
+        if lr_path is None:  # MATLAB's uint8 path, as benchmark LR images are made
+            lr_t = imresize(_uint8(hr[:h, :w], device), 1 / scale).float().div_(255)
         else:
             lr_t = _tensor(decode_image(lr_path), device)
             if lr_t.shape[-2:] != (h // scale, w // scale):
-                raise DataError(f"{lr_path} is {lr_t.shape[-1]}x{lr_t.shape[-2]}, but its HR "
-                                f"image {hr_path.name} at x{scale} needs "
-                                f"{w // scale}x{h // scale}")
+                raise DataError(
+                    f"{lr_path} is {lr_t.shape[-1]}x{lr_t.shape[-2]}, but its HR "
+                    f"image {hr_path.name} at x{scale} needs "
+                    f"{w // scale}x{h // scale}"
+                )
         sr_t = task.predict(nets, lr_t, tile=tile, tile_overlap=tile_overlap)
         values = {
             "psnr_y": float(psnr(sr_t, hr_t, crop_border=scale, y_channel=True)[0]),
@@ -73,7 +83,14 @@ def evaluate_sr(task: Any, nets: dict, root: Path, *, tile: int | None = None,
         if lpips is not None:
             values["lpips"] = float(lpips(sr_t, hr_t)[0])
         per_image[hr_path.name] = values
-    metrics = {k: float(np.mean([v[k] for v in per_image.values()]))
-               for k in next(iter(per_image.values()))}
-    return {"metrics": metrics, "images": len(per_image), "scale": scale,
-            "per_image": per_image, "notes": notes}
+    metrics = {
+        k: float(np.mean([v[k] for v in per_image.values()]))
+        for k in next(iter(per_image.values()))
+    }
+    return {
+        "metrics": metrics,
+        "images": len(per_image),
+        "scale": scale,
+        "per_image": per_image,
+        "notes": notes,
+    }

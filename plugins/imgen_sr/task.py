@@ -19,25 +19,38 @@ class SRConfig(TrainConfig):
     """Options of ``imgen train sr``."""
 
     scale: int = option(4, "Upscaling factor: 2, 3 or 4.", eval=True)
-    generator: str = option("srresnet", "Generator: srresnet, rrdbnet, bicubic (or a plugin's).",
-                            eval=True)
+    generator: str = option(
+        "srresnet", "Generator: srresnet, rrdbnet, bicubic (or a plugin's).", eval=True
+    )
     num_feat: int = option(64, "Generator features.")
     num_block: int | None = option(None, "Generator blocks [default: 16 srresnet, 23 rrdbnet].")
     discriminator: str = option("vgg", "Discriminator: vgg or unet (spectral norm).")
     gan_loss: Literal["vanilla", "lsgan", "hinge", "ragan"] = option(
-        "ragan", "Adversarial loss (ragan: relativistic average, as ESRGAN).")
+        "ragan", "Adversarial loss (ragan: relativistic average, as ESRGAN)."
+    )
     gan_weight: float = option(0.005, "Adversarial loss weight; 0 trains PSNR-oriented (no D).")
     pixel_loss: Literal["l1", "charbonnier"] = option("l1", "Pixel loss.")
     pixel_weight: float = option(1.0, "Pixel loss weight.")
-    perceptual_weight: float = option(1.0, "VGG19 perceptual loss weight (GAN training only; "
-                                           "skipped with a warning when the weights are missing).")
-    vgg_weights: str | None = option(None, "VGG19 weights file for the perceptual loss "
-                                           "[default: torch hub cache].", metavar="PATH")
-    init: str | None = option(None, "Start the generator from this run's weights (e.g. GAN "
-                                    "fine-tuning of a PSNR-oriented run).", metavar="RUN_DIR")
+    perceptual_weight: float = option(
+        1.0,
+        "VGG19 perceptual loss weight (GAN training only; "
+        "skipped with a warning when the weights are missing).",
+    )
+    vgg_weights: str | None = option(
+        None,
+        "VGG19 weights file for the perceptual loss [default: torch hub cache].",
+        metavar="PATH",
+    )
+    init: str | None = option(
+        None,
+        "Start the generator from this run's weights (e.g. GAN "
+        "fine-tuning of a PSNR-oriented run).",
+        metavar="RUN_DIR",
+    )
     cache: bool = option(True, "Keep the decoded training images in memory.")
     lr_schedule: Literal["constant", "linear", "cosine"] = option(
-        "cosine", "Learning-rate schedule after warmup: constant, linear decay to 0, cosine.")
+        "cosine", "Learning-rate schedule after warmup: constant, linear decay to 0, cosine."
+    )
     lr: float = option(5e-4, "Learning rate (generator; the discriminator's too unless --d-lr).")
 
 
@@ -47,6 +60,7 @@ class SuperResolution(Task):
     name = "sr"
     help = "super-resolution from a folder of HR images (SRResNet, ESRGAN)"
     Config = SRConfig
+    training = False
     metrics = ["psnr_y", "ssim_y", "lpips"]
     examples = [
         "imgen train sr --steps 200 --batch-size 4       # scikit-image's sample photos",
@@ -81,22 +95,26 @@ class SuperResolution(Task):
             except WeightsUnavailable as exc:
                 if cfg.vgg_weights:
                     raise UsageError(str(exc)) from None
-                print(f"imgen: WARNING: perceptual loss disabled: {exc}", flush=True,
-                      file=sys.stderr)
+                print(
+                    f"imgen: WARNING: perceptual loss disabled: {exc}", flush=True, file=sys.stderr
+                )
 
     def build(self, cfg: SRConfig) -> dict[str, torch.nn.Module]:
         from imgen.plugins import create_model
 
-        kwargs: dict[str, Any] = {"upscale": cfg.scale, "scale": cfg.scale,
-                                  "num_feat": cfg.num_feat}
+        kwargs: dict[str, Any] = {
+            "upscale": cfg.scale,
+            "scale": cfg.scale,
+            "num_feat": cfg.num_feat,
+        }
         if cfg.num_block is not None:
             kwargs["num_block"] = cfg.num_block
         nets = {"G": create_model(cfg.generator, "generator", **kwargs)}
-        if getattr(self, "training", False) and cfg.init:
+        if self.training and cfg.init:
             from imgen.engine.checkpoint import load_weights
 
             nets["G"].load_state_dict(load_weights(cfg.init, ema=True)["G"])
-        if cfg.gan_weight > 0:
+        if self.training and cfg.gan_weight > 0:  # evaluation and prediction need only G
             nets["D"] = create_model(cfg.discriminator, "discriminator", num_feat=64)
         return nets
 
@@ -107,17 +125,19 @@ class SuperResolution(Task):
 
         if root is None:
             root = str(sample_folder())
-            print(f"imgen: no --data given: training on scikit-image's sample photos in {root}",
-                  file=sys.stderr)
+            print(
+                f"imgen: no --data given: training on scikit-image's sample photos in {root}",
+                file=sys.stderr,
+            )
         return ImageFolderDataset(root, cfg.crop, augment=True, cache=cfg.cache)
 
     def prepare(self, batch: dict) -> dict:
         from imgen.data.resize import imresize
 
-        hr = batch["image"].to(self.device, non_blocking=True).float().div_(255)
-        # LR as the benchmarks make it: MATLAB bicubic, then uint8 quantization.
-        lr = imresize(hr, 1 / self.cfg.scale).clamp_(0, 1).mul_(255).round_().div_(255)
-        return {"lr": lr, "hr": hr}
+        hr = batch["image"].to(self.device, non_blocking=True)
+        # LR exactly as the benchmarks' LR images are made: MATLAB's uint8 bicubic path.
+        lr = imresize(hr, 1 / self.cfg.scale)
+        return {"lr": lr.float().div_(255), "hr": hr.float().div_(255)}
 
     # -- math ----------------------------------------------------------------------------------
     def forward(self, nets: dict, batch: dict) -> dict:
@@ -151,20 +171,34 @@ class SuperResolution(Task):
         return loss, logs
 
     # -- outputs -------------------------------------------------------------------------------
-    def predict(self, nets: dict, image: torch.Tensor, *, tile: int | None = None,
-                tile_overlap: int = 32, **_: Any) -> torch.Tensor:
+    def predict(
+        self,
+        nets: dict,
+        image: torch.Tensor,
+        *,
+        tile: int | None = None,
+        tile_overlap: int = 32,
+        **_: Any,
+    ) -> torch.Tensor:
         from imgen.inference import predict_tiled
 
         G = nets["G"]
-        out = predict_tiled(G, image, scale=self.cfg.scale, tile=tile, overlap=tile_overlap,
-                            multiple=getattr(G, "required_multiple", 1))
+        out = predict_tiled(
+            G,
+            image,
+            scale=self.cfg.scale,
+            tile=tile,
+            overlap=tile_overlap,
+            multiple=getattr(G, "required_multiple", 1),
+        )
         return out.clamp(0, 1)
 
     def sample_columns(self, batch: dict, out: dict) -> list[torch.Tensor]:
         return [batch["lr"], out["sr"], batch["hr"]]
 
-    def evaluate(self, nets: dict, root: str, *, tile: int | None = None,
-                 tile_overlap: int = 32, **_: Any) -> dict[str, Any]:
+    def evaluate(
+        self, nets: dict, root: str, *, tile: int | None = None, tile_overlap: int = 32, **_: Any
+    ) -> dict[str, Any]:
         from imgen_sr.evaluate import evaluate_sr
 
         return evaluate_sr(self, nets, Path(root), tile=tile, tile_overlap=tile_overlap)

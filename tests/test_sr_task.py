@@ -1,0 +1,244 @@
+"""The sr task end to end through the CLI: train, eval, predict (tiled), resume, TOML."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from imgen.cli import cli
+
+TINY = [
+    "--steps",
+    "3",
+    "--batch-size",
+    "2",
+    "--crop",
+    "32",
+    "--num-feat",
+    "8",
+    "--num-block",
+    "1",
+    "--workers",
+    "0",
+    "--log-every",
+    "1",
+    "--sample-every",
+    "3",
+    "--save-every",
+    "3",
+]
+
+
+def invoke(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def trained_run(photo_folder, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    stdout = invoke(
+        "train",
+        "sr",
+        "--data",
+        str(photo_folder),
+        "--out",
+        str(out),
+        "--scale",
+        "2",
+        "--gan-weight",
+        "0",
+        *TINY,
+    )
+    return Path(stdout.strip().splitlines()[-1])
+
+
+def test_train_writes_a_run_directory(trained_run):
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["task"] == "sr"
+    assert config["config"]["scale"] == 2 and config["config"]["steps"] == 3
+    assert config["nets"]["G"]["class"] == "MSRResNet"
+    assert (trained_run / "checkpoints" / "last.safetensors").exists()
+    grid = Image.open(trained_run / "samples" / "step_000003.png")
+    assert grid.width > 3 * 32  # input | output | target
+    events = [json.loads(x) for x in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    train = [e for e in events if e["event"] == "train"]
+    assert [e["step"] for e in train] == [1, 2, 3]
+    assert all(0 <= e["data_wait"] <= 1 and e["pixel"] > 0 for e in train)
+
+
+def test_gan_training_with_unet_discriminator(photo_folder, tmp_path):
+    stdout = invoke(
+        "train",
+        "sr",
+        "--data",
+        str(photo_folder),
+        "--out",
+        str(tmp_path),
+        "--scale",
+        "4",
+        "--discriminator",
+        "unet",
+        "--gan-loss",
+        "hinge",
+        *TINY,
+    )
+    events = (Path(stdout.strip()) / "metrics.jsonl").read_text()
+    assert '"d_loss"' in events and '"gan"' in events
+
+
+def test_eval_json_on_hr_folder(trained_run, photo_folder):
+    result = json.loads(
+        invoke("eval", "sr", "--run", str(trained_run), "--data", str(photo_folder), "--json")
+    )
+    assert result["images"] == 4 and result["scale"] == 2
+    assert set(result["metrics"]) >= {"psnr_y", "ssim_y"}
+    assert 10 < result["metrics"]["psnr_y"] < 60
+
+
+def test_eval_bicubic_baseline_on_benchmark_layout(photo_folder, tmp_path):
+    """X2/HR + X2/LR folders are read as pairs; bicubic of the given LR is the baseline."""
+    from imgen.data.resize import imresize
+
+    for sub in ("HR", "LR"):
+        (tmp_path / "X2" / sub).mkdir(parents=True)
+    for path in sorted(photo_folder.iterdir()):
+        hr = np.array(Image.open(path).convert("RGB"))
+        lr = imresize(torch.from_numpy(hr).permute(2, 0, 1)[None], 0.5)[0]
+        Image.fromarray(hr).save(tmp_path / "X2" / "HR" / path.name)
+        Image.fromarray(lr.permute(1, 2, 0).numpy()).save(tmp_path / "X2" / "LR" / path.name)
+    paired = json.loads(
+        invoke(
+            "eval",
+            "sr",
+            "--generator",
+            "bicubic",
+            "--scale",
+            "2",
+            "--data",
+            str(tmp_path),
+            "--json",
+        )
+    )
+    derived = json.loads(
+        invoke(
+            "eval",
+            "sr",
+            "--generator",
+            "bicubic",
+            "--scale",
+            "2",
+            "--data",
+            str(photo_folder),
+            "--json",
+        )
+    )
+    assert paired["images"] == 4
+    assert paired["metrics"]["psnr_y"] == pytest.approx(derived["metrics"]["psnr_y"])
+    assert not any("untrained" in n for n in paired["notes"])
+
+
+def test_eval_rejects_contradicting_scale(trained_run, photo_folder):
+    result = CliRunner().invoke(
+        cli, ["eval", "sr", "--run", str(trained_run), "--data", str(photo_folder), "--scale", "4"]
+    )
+    assert result.exit_code == 2
+    assert "contradicts the run" in result.output
+
+
+def test_predict_keeps_any_size_and_tiles_match(trained_run, tmp_path):
+    image = np.random.default_rng(0).integers(0, 256, size=(29, 37, 3), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "odd.png")
+    whole = tmp_path / "whole"
+    tiled = tmp_path / "tiled"
+    invoke("predict", "--run", str(trained_run), str(tmp_path / "odd.png"), "-o", str(whole))
+    invoke(
+        "predict",
+        "--run",
+        str(trained_run),
+        str(tmp_path / "odd.png"),
+        "-o",
+        str(tiled),
+        "--tile",
+        "12",
+        "--tile-overlap",
+        "16",
+    )
+    a = np.asarray(Image.open(whole / "odd.png")).astype(int)
+    b = np.asarray(Image.open(tiled / "odd.png")).astype(int)
+    assert a.shape == (58, 74, 3)
+    assert np.abs(a - b).max() <= 1  # equal up to uint8 rounding of float noise
+
+
+def test_resume_through_cli_trains_on(trained_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    invoke("train", "sr", "--resume", str(run), "--steps", "5")
+    state = torch.load(run / "checkpoints" / "last.state.pt", weights_only=False)
+    assert state["step"] == 5
+    assert json.loads((run / "config.json").read_text())["config"]["steps"] == 5
+
+
+def test_config_toml_supplies_options(photo_folder, tmp_path):
+    toml = tmp_path / "run.toml"
+    toml.write_text(
+        f'data = "{photo_folder}"\nscale = 2\ngan-weight = 0.0\nsteps = 1\n'
+        f"[train]\nbatch_size = 2\ncrop = 32\nnum_feat = 8\nnum_block = 1\n"
+    )
+    stdout = invoke("train", "sr", "--config", str(toml), "--out", str(tmp_path), "--steps", "2")
+    config = json.loads((Path(stdout.strip()) / "config.json").read_text())["config"]
+    assert config["scale"] == 2 and config["num_feat"] == 8
+    assert config["steps"] == 2  # the command line wins over the file
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scale", "5"], "--scale 5 is not supported"),
+        (["--crop", "30"], "not a multiple of --scale"),
+        (["--generator", "rrdbnett"], "did you mean 'rrdbnet'"),
+        (["--crop", "512"], "smaller --crop"),
+    ],
+)
+def test_bad_options_are_sentences(photo_folder, tmp_path, args, message):
+    result = CliRunner().invoke(
+        cli, ["train", "sr", "--data", str(photo_folder), "--out", str(tmp_path), *TINY, *args]
+    )
+    assert result.exit_code in (1, 2)
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_vgg_weights_disable_perceptual_loudly(photo_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-hub"))
+    result = CliRunner().invoke(
+        cli,
+        ["train", "sr", "--data", str(photo_folder), "--out", str(tmp_path), *TINY, "--steps", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "perceptual loss disabled" in result.stderr
+    explicit = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "sr",
+            "--data",
+            str(photo_folder),
+            "--out",
+            str(tmp_path),
+            *TINY,
+            "--vgg-weights",
+            str(tmp_path / "nope.pth"),
+        ],
+    )
+    assert explicit.exit_code == 2
+    assert "nope.pth" in explicit.output
