@@ -205,13 +205,13 @@ def _eval_command(task: Any) -> click.Command:
         if as_json:
             click.echo(json.dumps(result, indent=2))
             return
-        for note in result.get("notes", []):
-            click.echo(f"note: {note}", err=True)
         click.echo(f"{task.name} on {data} ({result['images']} images)")
         for name, value in result["metrics"].items():
             click.echo(
                 f"  {name:<10} {value:.4f}" if isinstance(value, float) else f"  {name:<10} {value}"
             )
+        for note in result.get("notes", []):  # e.g. "lpips: unavailable (...)"
+            click.echo(f"  {note}")
 
     params = [
         click.Option(

@@ -55,7 +55,9 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
         "auto", "auto: bf16 autocast on CUDA, fp32 elsewhere; fp16 uses a GradScaler."
     )
-    channels_last: bool = option(False, "Use the channels_last memory format.")
+    channels_last: bool = option(
+        True, "channels_last memory format (measured faster for convolutions on CPU and GPU)."
+    )
     compile: bool = option(False, "torch.compile the networks.")
     seed: int = option(0, "Random seed (weights, data order, crops).")
     deterministic: bool = option(False, "Deterministic algorithms (bitwise-repeatable on CPU).")

@@ -70,6 +70,10 @@ class Task:
             "D": [k for k in nets if k.startswith(self.discriminator_prefix)],
         }
 
+    def lr_decay_start(self, cfg: Any) -> int:
+        """Step at which ``--lr-schedule linear`` starts decaying (CycleGAN: half the run)."""
+        return 0
+
     def d_steps(self) -> int:
         """Discriminator updates per generator update (WGAN-GP uses 5)."""
         return 1

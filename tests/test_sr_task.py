@@ -242,3 +242,58 @@ def test_missing_vgg_weights_disable_perceptual_loudly(photo_folder, tmp_path, m
     )
     assert explicit.exit_code == 2
     assert "nope.pth" in explicit.output
+
+
+def test_init_starts_from_another_runs_generator(trained_run, photo_folder, tmp_path):
+    """--init RUN_DIR: GAN fine-tuning starts from the PSNR run's (EMA) generator."""
+    from safetensors.torch import load_file
+
+    stdout = invoke(
+        "train",
+        "sr",
+        "--data",
+        str(photo_folder),
+        "--out",
+        str(tmp_path),
+        "--scale",
+        "2",
+        "--init",
+        str(trained_run),
+        "--lr",
+        "0",
+        "--ema",
+        "0",
+        "--gan-weight",
+        "0.01",
+        "--perceptual-weight",
+        "0",
+        *TINY,
+        "--steps",
+        "1",
+    )
+    before = load_file(str(trained_run / "checkpoints" / "last.safetensors"))
+    after = load_file(str(Path(stdout.strip()) / "checkpoints" / "last.safetensors"))
+    g_keys = [k for k in after if k.startswith("G.")]
+    assert g_keys and any(k.startswith("D.") for k in after)
+    for key in g_keys:
+        assert torch.equal(after[key], before["ema." + key]), key
+
+
+def test_no_data_trains_on_scikit_image_samples(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMGEN_CACHE", str(tmp_path / "cache"))
+    result = CliRunner().invoke(
+        cli, ["train", "sr", "--out", str(tmp_path), "--gan-weight", "0", *TINY, "--steps", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "scikit-image's sample photos" in result.stderr
+    assert len(list((tmp_path / "cache" / "skimage-samples").glob("*.png"))) >= 10
+
+
+def test_python_dash_m_imgen():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "imgen", "--version"], capture_output=True, text=True, check=True
+    )
+    assert "imgen, version" in result.stdout

@@ -8,6 +8,7 @@ checkpoints, and resumes exactly.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import sys
 import time
@@ -65,11 +66,8 @@ class Trainer:
             )
         self.device = resolve_device(cfg.device)
         self.dtype = resolve_precision(cfg.precision, self.device)
-        if cfg.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=False)
-            torch.backends.cudnn.benchmark = False
-        elif self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = not cfg.deterministic
         seed_everything(cfg.seed)
 
         task.setup(cfg, self.device, train=True)
@@ -88,7 +86,7 @@ class Trainer:
                 f"(networks: {', '.join(self.nets)})"
             )
         self.optimizers = {g: self._optimizer(g, names) for g, names in self.groups.items()}
-        factor = lr_factor(cfg.lr_schedule, cfg.steps, cfg.warmup, start=self._decay_start())
+        factor = lr_factor(cfg.lr_schedule, cfg.steps, cfg.warmup, start=task.lr_decay_start(cfg))
         self.schedulers = {
             g: torch.optim.lr_scheduler.LambdaLR(o, factor) for g, o in self.optimizers.items()
         }
@@ -104,6 +102,8 @@ class Trainer:
 
         self.step = 0
         self.train_seconds = 0.0
+        # The data is checked before a run directory exists: a bad --data leaves nothing behind.
+        self.dataset = task.dataset(cfg, cfg.data, "train")
         if cfg.resume:
             self.run_dir = Path(cfg.resume)
             self._load()
@@ -120,13 +120,9 @@ class Trainer:
         )
         self.log = MetricsLog(self.run_dir)
         self.samples_per_step = cfg.batch_size * (self.task.d_steps() if "D" in self.groups else 1)
-        self.dataset = task.dataset(cfg, cfg.data, "train")
         self._fixed_batch: dict | None = None
 
     # -- construction ------------------------------------------------------------------------
-    def _decay_start(self) -> int:
-        return getattr(self.task, "lr_decay_start", lambda cfg: 0)(self.cfg)
-
     def _optimizer(self, group: str, names: list[str]) -> torch.optim.Optimizer:
         params = [p for n in names for p in self.nets[n].parameters() if p.requires_grad]
         lr = self.cfg.lr if group == "G" or self.cfg.d_lr is None else self.cfg.d_lr
@@ -337,6 +333,17 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self) -> Path:
+        """Train until ``cfg.steps`` (or the time limit); returns the run directory."""
+        previous = torch.are_deterministic_algorithms_enabled()
+        if self.cfg.deterministic and self.device.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it
+        torch.use_deterministic_algorithms(self.cfg.deterministic or previous)
+        try:
+            return self._fit()
+        finally:
+            torch.use_deterministic_algorithms(previous)
+
+    def _fit(self) -> Path:
         cfg = self.cfg
         if self.step >= cfg.steps:
             self._say(
@@ -347,7 +354,7 @@ class Trainer:
         for net in self.nets.values():
             net.train()
         loader = self._loader()
-        timed = _Timed(iter(loader), self)
+        timed = _Timed(iter(loader))
         rng = ckpt.rng_state()  # the fixed sample batch must not shift the run's randomness
         self._fixed_batch = {
             k: v[:4] if isinstance(v, torch.Tensor) else v
@@ -370,8 +377,7 @@ class Trainer:
             while self.step < cfg.steps:
                 t0 = time.perf_counter()
                 logs = self.train_step(timed)
-                wait += self._wait
-                self._wait = 0.0
+                wait, timed.wait = wait + timed.wait, 0.0
                 self.train_seconds += time.perf_counter() - t0
                 for k, v in logs.items():
                     window[k] = window.get(k, 0) + v
@@ -425,8 +431,6 @@ class Trainer:
         self.log.write("end", step=self.step, minutes=round(self.train_seconds / 60, 3))
         return self.run_dir
 
-    _wait = 0.0
-
     def _sample_loader(self) -> torch.utils.data.DataLoader:
         sampler = SampleStream(len(self.dataset), base_seed=self.cfg.seed + 1)
         return torch.utils.data.DataLoader(
@@ -453,11 +457,11 @@ class Trainer:
 class _Timed:
     """Wraps the batch iterator to measure how long the step waits for data."""
 
-    def __init__(self, it, trainer: Trainer) -> None:
-        self.it, self.trainer = it, trainer
+    def __init__(self, it) -> None:
+        self.it, self.wait = it, 0.0
 
     def __next__(self):
         t0 = time.perf_counter()
         batch = next(self.it)
-        self.trainer._wait += time.perf_counter() - t0
+        self.wait += time.perf_counter() - t0
         return batch
