@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -47,26 +48,54 @@ def weights(run_dir: Path) -> dict[str, torch.Tensor]:
 
 
 class StopAt:
-    """A callback that interrupts training like Ctrl-C would."""
+    """Interrupts training at a step: by raising KeyboardInterrupt from a callback (between
+    steps), or by a real SIGINT (Ctrl-C) either between steps or in the middle of one."""
 
-    def __init__(self, step: int) -> None:
-        self.step = step
+    def __init__(self, step: int, how: str) -> None:
+        self.step, self.how = step, how
+
+    def install(self, trainer: Trainer) -> None:
+        if self.how == "sigint-mid-step":
+            forward = trainer.task.forward
+
+            def forward_then_sigint(nets, batch):
+                out = forward(nets, batch)
+                if trainer.step == self.step - 1 and nets["G"].training:
+                    signal.raise_signal(signal.SIGINT)  # arrives before D and G updates
+                return out
+
+            trainer.task.forward = forward_then_sigint
+        else:
+            trainer.callbacks.append(self)
 
     def __call__(self, trainer: Trainer) -> None:
         if trainer.step == self.step:
-            raise KeyboardInterrupt
+            if self.how == "callback":
+                raise KeyboardInterrupt
+            signal.raise_signal(signal.SIGINT)
 
 
-@pytest.mark.parametrize("schedule", ["constant", "cosine"])
-def test_resume_after_interrupt_is_bitwise_identical(photo_folder, tmp_path, schedule):
+@pytest.mark.parametrize(
+    ("how", "schedule"),
+    [
+        ("callback", "constant"),
+        ("callback", "cosine"),
+        ("sigint", "cosine"),
+        ("sigint-mid-step", "cosine"),
+    ],
+)
+def test_resume_after_interrupt_is_bitwise_identical(photo_folder, tmp_path, how, schedule):
     task, cfg = tiny_sr_config(photo_folder, tmp_path / "a", lr_schedule=schedule)
     straight = Trainer(task, cfg, quiet=True).fit()
 
     task, cfg = tiny_sr_config(photo_folder, tmp_path / "b", lr_schedule=schedule)
+    trainer = Trainer(task, cfg, quiet=True)
+    StopAt(4, how).install(trainer)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(task, cfg, callbacks=[StopAt(4)], quiet=True).fit()
+        trainer.fit()
+    assert trainer.step == 4  # the step in progress was finished, not torn
     run = tmp_path / "b" / "run"
-    assert load_file(str(run / "checkpoints" / "last.safetensors"))  # saved on interrupt
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
     task, cfg = tiny_sr_config(photo_folder, tmp_path / "c", resume=str(run))
     cfg = dataclasses.replace(cfg, lr_schedule=schedule)
     resumed = Trainer(task, cfg, quiet=True).fit()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -373,7 +375,9 @@ class Trainer:
         window: dict[str, Any] = {}
         window_steps, wait, busy_start = 0, 0.0, time.perf_counter()
         interrupted = False
+        stop = _DeferredInterrupt(self._say)
         try:
+            stop.install()
             while self.step < cfg.steps:
                 t0 = time.perf_counter()
                 logs = self.train_step(timed)
@@ -413,9 +417,15 @@ class Trainer:
                 if cfg.time_limit and self.train_seconds >= cfg.time_limit * 60:
                     self._say(f"time limit of {cfg.time_limit} min reached at step {self.step}")
                     break
+                if stop.requested:
+                    interrupted = True
+                    break
         except KeyboardInterrupt:
-            interrupted = True
+            if stop.requested:  # a second Ctrl-C, possibly mid-step: leave without saving
+                raise
+            interrupted = True  # raised between steps (by a callback): the state is whole
         finally:
+            stop.uninstall()
             bar.close()
         self.save()
         self.write_samples()
@@ -465,3 +475,30 @@ class _Timed:
         batch = next(self.it)
         self.wait += time.perf_counter() - t0
         return batch
+
+
+class _DeferredInterrupt:
+    """Turns the first Ctrl-C into a request to stop after the current step.
+
+    A KeyboardInterrupt in the middle of a step would leave half-updated networks and
+    optimizers; the run instead finishes the step, saves and exits. A second Ctrl-C aborts
+    at once, without saving.
+    """
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say, self.requested, self._previous = say, False, None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.say("stopping after this step to save a checkpoint (Ctrl-C again to abort)")
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def uninstall(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
