@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,8 @@ try:
     import imgen  # noqa: F401
 except ImportError:  # running from a checkout without an install
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import machine, versions
 
 from imgen.data.resize import imresize
 from imgen.metrics import psnr, ssim
@@ -63,29 +64,6 @@ def make_lr(hr: torch.Tensor, scale: int, variant: str) -> torch.Tensor:
     border = "symmetric" if variant == "float64-symmetric" else "replicate"
     lr = imresize(hr.double() / 255, scale=1 / scale, border=border)
     return torch.round(lr.clamp(0, 1) * 255).to(torch.uint8)
-
-
-def machine_info() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"platform": platform.platform(), "cpu": cpu, "threads": torch.get_num_threads()}
-
-
-def versions() -> dict:
-    out = {"python": platform.python_version(), "torch": torch.__version__}
-    try:
-        from importlib.metadata import version
-
-        out["imgen"] = version("imgen")
-    except Exception:  # not installed: fall back to the module attribute
-        out["imgen"] = getattr(sys.modules.get("imgen"), "__version__", None)
-    return out
 
 
 def run(data: Path) -> dict:
@@ -212,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "benchmark": "sr_protocol",
-        "machine": machine_info(),
+        "machine": machine(),
         "versions": versions(),
         "settings": {
             "data": str(args.data),
