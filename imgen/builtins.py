@@ -1,4 +1,4 @@
-"""The core's own registrations: losses and metrics shared by every task.
+"""The core's own registrations: models, losses and metrics shared by every task.
 
 Registered lazily by ``"module:attribute"`` so that listing them does not import torch.
 """
@@ -6,6 +6,28 @@ Registered lazily by ``"module:attribute"`` so that listing them does not import
 from __future__ import annotations
 
 from imgen.hookspecs import hookimpl
+
+
+@hookimpl
+def imgen_register_models(register):
+    register(
+        "resnet",
+        "imgen.nn.resnet_generator:ResnetGenerator",
+        role="generator",
+        help="ResNet generator (CycleGAN, Johnson et al.), 9 blocks, instance norm",
+    )
+    register(
+        "patchgan",
+        "imgen.nn.patchgan:PatchGAN",
+        role="discriminator",
+        help="PatchGAN (pix2pix/CycleGAN), 70x70 patches with n_layers=3",
+    )
+    register(
+        "pixelgan",
+        "imgen.nn.patchgan:PixelGAN",
+        role="discriminator",
+        help="1x1 PatchGAN (pix2pix PixelDiscriminator), judges each pixel",
+    )
 
 
 @hookimpl
