@@ -11,14 +11,11 @@ Arguments after ``--`` go to ``imgen train sr`` unchanged.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from _common import write_json
+from _common import eval_curve, train_and_read, write_json
 
 
 def main() -> None:
@@ -67,16 +64,9 @@ def main() -> None:
         name,
         *args.train_args,
     ]
-    print("$ " + shlex.join(command), flush=True)
-    subprocess.run(command, check=True, stdout=sys.stdout)
-
     run = Path(args.out) / name
-    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    curve = [
-        {"minutes": e["minutes"], "step": e["step"], "psnr_y": e["psnr_y"], "ssim_y": e["ssim_y"]}
-        for e in events
-        if e["event"] == "eval"
-    ]
+    events = train_and_read(command, run)
+    curve = eval_curve(events, ("psnr_y", "ssim_y"))
     speed = [e["steps_per_s"] for e in events if e["event"] == "train"]
     print(f"\n{'minutes':>8} {'step':>6} {'psnr_y':>8} {'ssim_y':>7}")
     for row in curve:

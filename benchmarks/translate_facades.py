@@ -13,16 +13,13 @@ Arguments after ``--`` go to ``imgen train translate`` unchanged.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import write_json
+from _common import eval_curve, train_and_read, write_json
 from PIL import Image
 
 from imgen.data.folder import decode_image, scan_images
@@ -127,15 +124,8 @@ def main() -> None:
         name,
         *args.train_args,
     ]
-    print("$ " + shlex.join(command), flush=True)
-    subprocess.run(command, check=True, stdout=sys.stdout)
     run = Path(args.out) / name
-    events = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    curve = [
-        {k: e[k] for k in ("minutes", "step", "psnr", "ssim", "l1")}
-        for e in events
-        if e["event"] == "eval"
-    ]
+    curve = eval_curve(train_and_read(command, run), ("psnr", "ssim", "l1"))
 
     rows = {
         **baselines,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from imgen.nn.checks import check_image_input
 from imgen.nn.norm import init_gan_normal, norm_layer, uses_bias
 
 __all__ = ["PatchGAN", "PixelGAN", "receptive_field"]
@@ -47,13 +48,6 @@ def receptive_field(n_layers: int) -> int:
 def _check_n_layers(n_layers: int) -> None:
     if n_layers < 1:
         raise ValueError(f"PatchGAN needs n_layers >= 1, got {n_layers}.")
-
-
-def _check_input(x: torch.Tensor, channels: int, name: str) -> None:
-    if x.ndim != 4:
-        raise ValueError(f"{name} expects a (B, C, H, W) tensor, got shape {tuple(x.shape)}.")
-    if x.shape[1] != channels:
-        raise ValueError(f"{name} expects {channels} input channels, got {x.shape[1]}.")
 
 
 class PatchGAN(nn.Module):
@@ -123,7 +117,7 @@ class PatchGAN(nn.Module):
         init_gan_normal(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels, type(self).__name__)
+        check_image_input(x, self.in_channels, type(self).__name__)
         h, w = x.shape[-2:]
         if min(h, w) < self.min_size:
             raise ValueError(
@@ -174,5 +168,5 @@ class PixelGAN(nn.Module):
         init_gan_normal(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels, type(self).__name__)
+        check_image_input(x, self.in_channels, type(self).__name__)
         return self.net(x)

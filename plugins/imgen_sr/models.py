@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from imgen.nn import ResidualBlockNoBN, default_init_weights, make_layer
+from imgen.nn.checks import check_image_input
 
 __all__ = [
     "Bicubic",
@@ -30,19 +31,6 @@ __all__ = [
     "VGGStyleDiscriminator",
     "load_basicsr_state_dict",
 ]
-
-
-def _check_input(x: torch.Tensor, channels: int, multiple: int, name: str) -> None:
-    if x.ndim != 4:
-        raise ValueError(f"{name} expects a (B, C, H, W) tensor, got shape {tuple(x.shape)}.")
-    if x.shape[1] != channels:
-        raise ValueError(f"{name} expects {channels} input channels, got {x.shape[1]}.")
-    h, w = x.shape[-2:]
-    if h % multiple or w % multiple:
-        raise ValueError(
-            f"{name} needs height and width that are multiples of {multiple}, got {h}x{w}; "
-            f"pad the input (e.g. reflect) to a multiple of {multiple} and crop the output back."
-        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -115,7 +103,7 @@ class MSRResNet(nn.Module):
             default_init_weights(self.upconv2, 0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.num_in_ch, self.required_multiple, type(self).__name__)
+        check_image_input(x, self.num_in_ch, type(self).__name__, self.required_multiple)
         feat = self.lrelu(self.conv_first(x))
         out = self.body(feat)
         out = self.lrelu(self.pixel_shuffle(self.upconv1(out)))
@@ -245,7 +233,7 @@ class RRDBNet(nn.Module):
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.num_in_ch, self.required_multiple, type(self).__name__)
+        check_image_input(x, self.num_in_ch, type(self).__name__, self.required_multiple)
         feat = F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x
         feat = self.conv_first(feat)
         feat = feat + self.conv_body(self.body(feat))
@@ -366,7 +354,7 @@ class VGGStyleDiscriminator(nn.Module):
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.num_in_ch, self.required_multiple, type(self).__name__)
+        check_image_input(x, self.num_in_ch, type(self).__name__, self.required_multiple)
         if min(x.shape[-2:]) < self.min_size:
             raise ValueError(
                 f"VGGStyleDiscriminator needs crops of at least {self.min_size}x{self.min_size}, "
@@ -439,7 +427,7 @@ class UNetDiscriminatorSN(nn.Module):
         self.conv9 = nn.Conv2d(f, 1, 3, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.num_in_ch, self.required_multiple, type(self).__name__)
+        check_image_input(x, self.num_in_ch, type(self).__name__, self.required_multiple)
         x0 = F.leaky_relu(self.conv0(x), negative_slope=0.2, inplace=True)
         x1 = F.leaky_relu(self.conv1(x0), negative_slope=0.2, inplace=True)
         x2 = F.leaky_relu(self.conv2(x1), negative_slope=0.2, inplace=True)

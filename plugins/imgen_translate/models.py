@@ -25,24 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from imgen.nn.checks import check_image_input
 from imgen.nn.norm import init_gan_normal, norm_layer, uses_bias
 
 __all__ = ["DecoderBlock", "TimmUNet", "UNetGenerator", "UNetSkipBlock"]
 
 logger = logging.getLogger(__name__)
-
-
-def _check_input(x: torch.Tensor, channels: int, multiple: int, name: str) -> None:
-    if x.ndim != 4:
-        raise ValueError(f"{name} expects a (B, C, H, W) tensor, got shape {tuple(x.shape)}.")
-    if x.shape[1] != channels:
-        raise ValueError(f"{name} expects {channels} input channels, got {x.shape[1]}.")
-    h, w = x.shape[-2:]
-    if h % multiple or w % multiple:
-        raise ValueError(
-            f"{name} needs height and width that are multiples of {multiple}, got {h}x{w}; "
-            f"pad the input (e.g. reflect) to a multiple of {multiple} and crop the output back."
-        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,7 +183,7 @@ class UNetGenerator(nn.Module):
         init_gan_normal(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels, self.required_multiple, type(self).__name__)
+        check_image_input(x, self.in_channels, type(self).__name__, self.required_multiple)
         return self.model(x)
 
 
@@ -378,7 +366,7 @@ class TimmUNet(nn.Module):
         logger.info(self.weights_note)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels, self.required_multiple, type(self).__name__)
+        check_image_input(x, self.in_channels, type(self).__name__, self.required_multiple)
         features = self.encoder(x)
         y = features[-1]
         skips = features[-2::-1]
