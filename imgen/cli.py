@@ -201,6 +201,7 @@ def _eval_command(task: Any) -> click.Command:
             overrides=_explicit(ctx, values),
             tile=tile,
             tile_overlap=tile_overlap,
+            full=True,  # what only a final evaluation computes (e.g. style's realism score)
         )
         if as_json:
             click.echo(json.dumps(result, indent=2))
@@ -434,7 +435,45 @@ def eval() -> None:
     """
 
 
-@cli.command(context_settings=CONTEXT)
+class PredictCommand(click.Command):
+    """``imgen predict``: also offers the options the run's task marks for prediction
+    (e.g. ``--direction`` for style), found by reading ``--run``'s config.json first."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        base = self.__dict__.setdefault("_base_params", list(self.params))
+        self.params = list(base)  # a new invocation starts from the generic options
+        run = _option_value(args, "--run")
+        if run and not ctx.resilient_parsing:
+            try:
+                self.params += _task_predict_options(run)
+            except ImgenError as exc:
+                _fail(exc)
+        return super().parse_args(ctx, args)
+
+
+def _option_value(args: list[str], name: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _task_predict_options(run: str) -> list[click.Option]:
+    from pathlib import Path
+
+    from imgen.config import click_options
+    from imgen.engine.rundir import read_config
+    from imgen.plugins import registries
+
+    if not (Path(run) / "config.json").exists():
+        return []  # --run's own check reports it
+    task = registries().tasks.get(read_config(run)["task"])
+    return click_options(task.Config, only_predict=True)
+
+
+@cli.command(cls=PredictCommand, context_settings=CONTEXT)
 @click.option(
     "--run", required=True, type=click.Path(file_okay=False, exists=True), help="Run directory."
 )
@@ -458,17 +497,28 @@ def predict(
     tile_overlap: int,
     device: str,
     raw: bool,
+    **task_options: Any,
 ) -> None:
     """Apply a trained run to images (files or folders) of any size; writes PNGs to OUT.
 
+    With --run, the options of the run's task are offered too (e.g. --direction for style).
+
     \b
-    Example:
+    Examples:
       imgen predict --run runs/sr-20261127-101500 photo.png -o out/ --tile 256
+      imgen predict --run runs/style-20261127-101500 --direction BtoA photos/ -o out/
     """
     from imgen.evaluation import predict_files
 
     for path in predict_files(
-        run, inputs, out, tile=tile, tile_overlap=tile_overlap, device=device, ema=not raw
+        run,
+        inputs,
+        out,
+        tile=tile,
+        tile_overlap=tile_overlap,
+        device=device,
+        ema=not raw,
+        **task_options,
     ):
         click.echo(str(path))
 

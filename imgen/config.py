@@ -19,9 +19,20 @@ from typing import Any, Literal
 from imgen.errors import UsageError
 
 
-def option(default: Any, help: str, *, eval: bool = False, metavar: str | None = None) -> Any:
-    """A config field. ``eval=True`` also offers it on ``imgen eval TASK``."""
-    return field(default=default, metadata={"help": help, "eval": eval, "metavar": metavar})
+def option(
+    default: Any,
+    help: str,
+    *,
+    eval: bool = False,
+    predict: bool = False,
+    metavar: str | None = None,
+) -> Any:
+    """A config field. ``eval=True`` also offers it on ``imgen eval TASK``; ``predict=True``
+    on ``imgen predict --run RUN`` (for runs of this task)."""
+    return field(
+        default=default,
+        metadata={"help": help, "eval": eval, "predict": predict, "metavar": metavar},
+    )
 
 
 @dataclass
@@ -94,14 +105,22 @@ def cli_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def click_options(cls: type, *, only_eval: bool = False, skip: set[str] = frozenset()) -> list:
-    """Click options for every field of the config dataclass ``cls``."""
+def click_options(
+    cls: type,
+    *,
+    only_eval: bool = False,
+    only_predict: bool = False,
+    skip: set[str] = frozenset(),
+) -> list:
+    """Click options for every field of the config dataclass ``cls`` (or those marked)."""
     import click
 
     params = []
     types_ = field_types(cls)
     for f in fields(cls):
         if f.name in skip or (only_eval and not f.metadata.get("eval")):
+            continue
+        if only_predict and not f.metadata.get("predict"):
             continue
         tp, optional = _unwrap_optional(types_[f.name])
         help_text = f.metadata.get("help", "")

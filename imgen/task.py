@@ -119,5 +119,9 @@ class Task:
         raise NotImplementedError
 
     def evaluate(self, nets: Nets, root: str, **options: Any) -> dict[str, Any]:
-        """Metrics on a folder: ``{"metrics": {...}, "images": N, ...}``."""
+        """Metrics on a folder: ``{"metrics": {...}, "images": N, ...}``.
+
+        Options: ``tile``/``tile_overlap``; ``full=True`` from ``imgen eval`` (evaluations
+        during training leave it out, so a task may skip costly extras there).
+        """
         raise NotImplementedError

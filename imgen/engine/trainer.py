@@ -373,7 +373,8 @@ class Trainer:
         )
         bar = self._progress()
         window: dict[str, Any] = {}
-        window_steps, wait, busy_start = 0, 0.0, time.perf_counter()
+        # Rates use training time only: samples, checkpoints and evaluations don't count.
+        window_steps, wait, window_start = 0, 0.0, self.train_seconds
         interrupted = False
         stop = _DeferredInterrupt(self._say)
         try:
@@ -388,7 +389,7 @@ class Trainer:
                 window_steps += 1
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                    elapsed = time.perf_counter() - busy_start
+                    elapsed = max(self.train_seconds - window_start, 1e-9)
                     values = {k: round(float(v) / window_steps, 6) for k, v in window.items()}
                     self.log.write(
                         "train",
@@ -404,14 +405,13 @@ class Trainer:
                         | {"wait": f"{wait / elapsed:.0%}"}
                     )
                     window, window_steps, wait = {}, 0, 0.0
-                    busy_start = time.perf_counter()
+                    window_start = self.train_seconds
                 if cfg.sample_every and self.step % cfg.sample_every == 0:
                     self.write_samples()
                 if cfg.save_every and self.step % cfg.save_every == 0:
                     self.save()
                 if cfg.eval_every and self.step % cfg.eval_every == 0:
                     self.evaluate()
-                    busy_start = time.perf_counter()
                 for callback in self.callbacks:
                     callback(self)
                 if cfg.time_limit and self.train_seconds >= cfg.time_limit * 60:

@@ -1,0 +1,18 @@
+"""The built-in ``style`` plugin: unpaired translation and style transfer (CycleGAN).
+
+It uses the core's ``resnet`` generator and ``patchgan`` discriminator (shared with
+``translate``); registered lazily so that ``imgen tasks`` does not import torch.
+"""
+
+from imgen import hookimpl
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def imgen_register_tasks(register):
+    register(
+        "imgen_style.task:Style",
+        name="style",
+        help="unpaired translation / style transfer (CycleGAN) between two folders",
+    )

@@ -1,0 +1,195 @@
+"""Evaluation of the style task.
+
+* cycle reconstruction L1 per direction (A -> B -> A and B -> A -> B), images in [0, 1];
+* when the test folders hold pairs with the same file names, PSNR/SSIM/L1 of each
+  translation against its partner (and LPIPS when available);
+* with ``realism``, a domain-realism score that needs no pretrained weights: a small CNN
+  trained on the real train A vs train B images, applied to the translations (the share of
+  fake_B it takes for B, and of fake_A for A).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+REALISM_SIZE = 64
+
+
+def load_image(path: Path, size: int | None) -> torch.Tensor:
+    """(1, 3, H, W) in [0, 1]; resized (bicubic) to size x size when ``size`` is given."""
+    from imgen.data.folder import decode_image
+
+    image = Image.fromarray(decode_image(path))
+    if size:
+        image = image.resize((size, size), Image.BICUBIC)
+    return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)[None].float() / 255
+
+
+class DomainClassifier(nn.Module):
+    """A four-layer CNN telling domain A (0) from domain B (1) at 64x64."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 3
+        for i in range(4):
+            layers += [
+                nn.Conv2d(channels, width * 2**i, 3, stride=2, padding=1),
+                nn.BatchNorm2d(width * 2**i),
+                nn.ReLU(inplace=True),
+            ]
+            channels = width * 2**i
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x * 2 - 1)).squeeze(1)
+
+
+def train_domain_classifier(
+    a: torch.Tensor, b: torch.Tensor, *, steps: int = 300, batch: int = 32, seed: int = 0
+) -> DomainClassifier:
+    """Fit :class:`DomainClassifier` on real images of A (label 0) and B (label 1)."""
+    generator = torch.Generator().manual_seed(seed)
+    # Evaluation runs under inference_mode; this small model is trained inside it.
+    with torch.inference_mode(False), torch.enable_grad():
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            net = DomainClassifier()
+        images = torch.cat([a, b]).clone()  # normal tensors, usable by autograd
+        labels = torch.cat([torch.zeros(len(a)), torch.ones(len(b))])
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        net.train()
+        for _ in range(steps):
+            idx = torch.randint(len(images), (batch,), generator=generator)
+            x = images[idx]
+            flip = torch.rand(batch, generator=generator) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            loss = nn.functional.binary_cross_entropy_with_logits(net(x), labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net.eval()
+
+
+def _share(net: DomainClassifier, images: list[torch.Tensor], label: int) -> float:
+    x = torch.cat(
+        [
+            nn.functional.interpolate(
+                i, size=REALISM_SIZE, mode="bilinear", antialias=True, align_corners=False
+            )
+            for i in images
+        ]
+    )
+    predicted = (net(x) > 0).long()
+    return float((predicted == label).float().mean())
+
+
+def evaluate_style(
+    task: Any,
+    nets: dict,
+    root: str | None,
+    *,
+    realism: bool = False,
+    tile: int | None = None,
+    tile_overlap: int = 32,
+) -> dict[str, Any]:
+    from imgen.data.folder import scan_images
+    from imgen.metrics import psnr, quantize, ssim
+    from imgen.metrics.lpips import MetricUnavailable, build_lpips
+    from imgen_style.data import test_pairs
+
+    cfg, device = task.cfg, task.device
+    size = cfg.crop if cfg.load_size else None
+    dir_a, dir_b = task.domains(root, "test")
+    test = {
+        "A": [load_image(p, size).to(device) for p in scan_images(dir_a)],
+        "B": [load_image(p, size).to(device) for p in scan_images(dir_b)],
+    }
+
+    def translate(x: torch.Tensor, direction: str) -> torch.Tensor:
+        y = task.predict(nets, x, direction=direction, tile=tile, tile_overlap=tile_overlap)
+        return quantize(y).float() / 255  # scored as the uint8 image a user would save
+
+    fakes = {
+        "B": [translate(x, "AtoB") for x in test["A"]],
+        "A": [translate(x, "BtoA") for x in test["B"]],
+    }
+    metrics: dict[str, float] = {
+        "cycle_l1_A": float(
+            np.mean(
+                [
+                    (translate(f, "BtoA") - x).abs().mean().item()
+                    for f, x in zip(fakes["B"], test["A"], strict=True)
+                ]
+            )
+        ),
+        "cycle_l1_B": float(
+            np.mean(
+                [
+                    (translate(f, "AtoB") - x).abs().mean().item()
+                    for f, x in zip(fakes["A"], test["B"], strict=True)
+                ]
+            )
+        ),
+    }
+    notes: list[str] = []
+    pairs = test_pairs(dir_a, dir_b)
+    if pairs:
+        try:
+            lpips = build_lpips(device)
+        except MetricUnavailable as exc:
+            lpips = None
+            notes.append(f"lpips: unavailable ({exc})")
+        rows: dict[str, list[float]] = {}
+        resized = False
+        for path_a, path_b in pairs:
+            a, b = load_image(path_a, size).to(device), load_image(path_b, size).to(device)
+            for direction, source, target in (("AtoB", a, b), ("BtoA", b, a)):
+                fake = translate(source, direction)
+                if target.shape != fake.shape:  # partners of another size: compare at this one
+                    target = nn.functional.interpolate(
+                        target,
+                        size=fake.shape[-2:],
+                        mode="bicubic",
+                        antialias=True,
+                        align_corners=False,
+                    ).clamp(0, 1)
+                    resized = True
+                rows.setdefault(f"psnr_{direction}", []).append(float(psnr(fake, target)[0]))
+                rows.setdefault(f"ssim_{direction}", []).append(float(ssim(fake, target)[0]))
+                rows.setdefault(f"l1_{direction}", []).append(float((fake - target).abs().mean()))
+                if lpips is not None:
+                    rows.setdefault(f"lpips_{direction}", []).append(float(lpips(fake, target)[0]))
+        metrics |= {k: float(np.mean(v)) for k, v in rows.items()}
+        if resized:
+            notes.append(
+                "paired metrics: partners of another size were resized (bicubic) to "
+                "the translated image's size"
+            )
+    else:
+        notes.append("paired metrics: skipped (no test files share a name across A and B)")
+    if realism:
+        train_a, train_b = task.domains(root, "train")
+        small = [[load_image(p, REALISM_SIZE) for p in scan_images(d)] for d in (train_a, train_b)]
+        classifier = train_domain_classifier(torch.cat(small[0]), torch.cat(small[1]))
+        cpu = {k: [x.cpu() for x in v] for k, v in fakes.items()}
+        metrics["realism_A"] = _share(classifier, cpu["A"], 0)
+        metrics["realism_B"] = _share(classifier, cpu["B"], 1)
+        real = {k: [x.cpu() for x in v] for k, v in test.items()}
+        metrics["realism_real_accuracy"] = (
+            _share(classifier, real["A"], 0) * len(real["A"])
+            + _share(classifier, real["B"], 1) * len(real["B"])
+        ) / (len(real["A"]) + len(real["B"]))
+    return {
+        "metrics": metrics,
+        "images": len(test["A"]) + len(test["B"]),
+        "pairs": len(pairs),
+        "notes": notes,
+    }

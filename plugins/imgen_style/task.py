@@ -1,0 +1,267 @@
+"""The ``style`` task: CycleGAN between two unpaired domains A and B.
+
+Two generators (G_AB, G_BA) and two discriminators (D_A judges A, D_B judges B); LSGAN,
+cycle consistency, identity loss and an image pool of past fakes, as in Zhu et al. 2017.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from imgen.config import TrainConfig, option
+from imgen.errors import DataError, UsageError
+from imgen.task import Task
+
+
+@dataclass
+class StyleConfig(TrainConfig):
+    """Options of ``imgen train style``."""
+
+    data_a: str | None = option(
+        None, "Folder of domain A images (instead of --data).", metavar="DIR"
+    )
+    data_b: str | None = option(
+        None, "Folder of domain B images (instead of --data).", metavar="DIR"
+    )
+    direction: Literal["AtoB", "BtoA"] = option(
+        "AtoB", "Which generator predict applies: G_AB (AtoB) or G_BA (BtoA).", predict=True
+    )
+    load_size: int | None = option(
+        None,
+        "Resize images to this square size before the random --crop (CycleGAN's 286); "
+        "evaluation then resizes to --crop.",
+        eval=True,
+    )
+    generator: str = option("resnet", "Generator (the core's CycleGAN ResNet, or a plugin's).")
+    blocks: int = option(9, "Residual blocks: 9 (256x256) or 6 (128x128).")
+    upsample: Literal["deconv", "resize"] = option(
+        "deconv", "Generator upsampling: transposed conv, or resize-conv (no checkerboard)."
+    )
+    ngf: int = option(64, "Generator features in the first layer.")
+    ndf: int = option(64, "Discriminator features in the first layer.")
+    norm: Literal["batch", "instance", "none"] = option("instance", "Normalization layers.")
+    discriminator: str = option("patchgan", "Discriminator: patchgan or pixelgan.")
+    d_layers: int = option(3, "PatchGAN layers (3: 70x70 receptive field).")
+    gan_loss: Literal["vanilla", "lsgan", "hinge"] = option("lsgan", "Adversarial loss.")
+    cycle_weight: float = option(10.0, "Cycle-consistency L1 weight (lambda_A = lambda_B).")
+    identity_weight: float = option(
+        0.5, "Identity loss weight, relative to --cycle-weight (0 disables)."
+    )
+    pool_size: int = option(50, "Past fakes kept for the discriminators (0: none).")
+    cache: bool = option(True, "Keep the decoded training images in memory.")
+    crop: int = option(256, "Training crop, in output pixels.")
+    batch_size: int = option(1, "Samples per step.")
+    lr_schedule: Literal["constant", "linear", "cosine"] = option(
+        "linear",
+        "Learning-rate schedule: linear keeps the LR for the first half of --steps "
+        "and decays it to 0 over the second (CycleGAN); constant; cosine.",
+    )
+    beta1: float = option(0.5, "Adam beta1.")
+    beta2: float = option(0.999, "Adam beta2.")
+
+
+def to_net(x: torch.Tensor) -> torch.Tensor:
+    return x * 2 - 1
+
+
+def from_net(y: torch.Tensor) -> torch.Tensor:
+    return (y + 1) / 2
+
+
+class Style(Task):
+    """Unpaired translation: CycleGAN's two generators, two PatchGANs, cycle + identity."""
+
+    name = "style"
+    help = "unpaired translation / style transfer (CycleGAN) between two folders"
+    Config = StyleConfig
+    metrics = [
+        "cycle_l1_A",
+        "cycle_l1_B",
+        "psnr_AtoB",
+        "ssim_AtoB",
+        "l1_AtoB",
+        "realism_A",
+        "realism_B",
+    ]
+    d_first = False  # CycleGAN updates the generators first
+    training = False
+    examples = [
+        "imgen train style --data ./facades --crop 128 --blocks 6 --steps 20000",
+        "imgen train style --data-a ./horses --data-b ./zebras --upsample resize",
+    ]
+    eval_examples = ["imgen eval style --run runs/style-20261127-101500 --data ./facades"]
+
+    def setup(self, cfg: StyleConfig, device: torch.device, *, train: bool = False) -> None:
+        super().setup(cfg, device, train=train)
+        self.training = train
+        if cfg.load_size is not None and cfg.load_size < cfg.crop:
+            raise UsageError(f"--load-size {cfg.load_size} is smaller than --crop {cfg.crop}")
+        if train:
+            from imgen_style.pool import ImagePool
+
+            self.pools = {
+                "A": ImagePool(cfg.pool_size, seed=cfg.seed),
+                "B": ImagePool(cfg.pool_size, seed=cfg.seed + 1),
+            }
+
+    def build(self, cfg: StyleConfig) -> dict[str, torch.nn.Module]:
+        from imgen.plugins import create_model
+
+        def generator() -> torch.nn.Module:
+            return create_model(
+                cfg.generator,
+                "generator",
+                in_channels=3,
+                out_channels=3,
+                ngf=cfg.ngf,
+                norm=cfg.norm,
+                blocks=cfg.blocks,
+                upsample=cfg.upsample,
+            )
+
+        nets = {"G_AB": generator(), "G_BA": generator()}
+        if self.training:
+            for name in ("D_A", "D_B"):
+                nets[name] = create_model(
+                    cfg.discriminator,
+                    "discriminator",
+                    in_channels=3,
+                    ndf=cfg.ndf,
+                    n_layers=cfg.d_layers,
+                    norm=cfg.norm,
+                )
+        return nets
+
+    def lr_decay_start(self, cfg: StyleConfig) -> int:
+        return cfg.steps // 2
+
+    # The image pools are part of the training state: --resume restores them.
+    def state_dict(self) -> dict:
+        return {k: pool.state_dict() for k, pool in self.pools.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, pool in self.pools.items():
+            pool.load_state_dict(state[k])
+
+    # -- data ----------------------------------------------------------------------------------
+    def domains(self, root: str | None, split: str) -> tuple[Path, Path]:
+        from imgen_style.data import find_domains
+
+        cfg = self.cfg
+        if root is None and not (cfg.data_a and cfg.data_b):
+            raise DataError(
+                "imgen train style needs --data DIR (with trainA/ and trainB/) or "
+                "--data-a DIR --data-b DIR"
+            )
+        return find_domains(Path(root) if root else None, split, cfg.data_a, cfg.data_b)
+
+    def dataset(self, cfg: StyleConfig, root: str | None, split: str):
+        from imgen_style.data import UnalignedDataset
+
+        dir_a, dir_b = self.domains(root, split)
+        return UnalignedDataset(
+            dir_a,
+            dir_b,
+            crop=cfg.crop,
+            load_size=cfg.load_size,
+            augment=split == "train",
+            cache=cfg.cache,
+        )
+
+    def prepare(self, batch: dict) -> dict:
+        return {
+            k: batch[k].to(self.device, non_blocking=True).float().div_(255) for k in ("A", "B")
+        }
+
+    # -- math ----------------------------------------------------------------------------------
+    @staticmethod
+    def _apply(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return from_net(net(to_net(x)))
+
+    def forward(self, nets: dict, batch: dict) -> dict:
+        fake_B = self._apply(nets["G_AB"], batch["A"])
+        fake_A = self._apply(nets["G_BA"], batch["B"])
+        return {
+            "fake_B": fake_B,
+            "rec_A": self._apply(nets["G_BA"], fake_B),
+            "fake_A": fake_A,
+            "rec_B": self._apply(nets["G_AB"], fake_A),
+        }
+
+    def g_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
+        from imgen.losses.adversarial import adversarial_g_loss
+
+        cfg, A, B = self.cfg, batch["A"], batch["B"]
+        gan_AB = adversarial_g_loss(cfg.gan_loss, nets["D_B"](to_net(out["fake_B"])))
+        gan_BA = adversarial_g_loss(cfg.gan_loss, nets["D_A"](to_net(out["fake_A"])))
+        cycle_A = (out["rec_A"].float() - A).abs().mean()
+        cycle_B = (out["rec_B"].float() - B).abs().mean()
+        loss = gan_AB + gan_BA + cfg.cycle_weight * (cycle_A + cycle_B)
+        logs = {"gan_AB": gan_AB, "gan_BA": gan_BA, "cycle_A": cycle_A, "cycle_B": cycle_B}
+        if cfg.identity_weight > 0:
+            # G_AB should leave a B image unchanged (and G_BA an A image): weight relative to
+            # the cycle weight, as in the paper (lambda_identity * lambda_A).
+            idt_B = (self._apply(nets["G_AB"], B).float() - B).abs().mean()
+            idt_A = (self._apply(nets["G_BA"], A).float() - A).abs().mean()
+            loss = loss + cfg.cycle_weight * cfg.identity_weight * (idt_A + idt_B)
+            logs |= {"idt_A": idt_A, "idt_B": idt_B}
+        return loss, logs
+
+    def d_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
+        from imgen.losses.adversarial import adversarial_d_loss
+
+        kind = self.cfg.gan_loss
+        fake_B = self.pools["B"].query(out["fake_B"].detach())
+        fake_A = self.pools["A"].query(out["fake_A"].detach())
+        d_B = 0.5 * adversarial_d_loss(
+            kind, nets["D_B"](to_net(batch["B"])), nets["D_B"](to_net(fake_B))
+        )
+        d_A = 0.5 * adversarial_d_loss(
+            kind, nets["D_A"](to_net(batch["A"])), nets["D_A"](to_net(fake_A))
+        )
+        return d_A + d_B, {"d_A": d_A, "d_B": d_B}
+
+    # -- outputs -------------------------------------------------------------------------------
+    def predict(
+        self,
+        nets: dict,
+        image: torch.Tensor,
+        *,
+        direction: str | None = None,
+        tile: int | None = None,
+        tile_overlap: int = 32,
+        **_: Any,
+    ) -> torch.Tensor:
+        from imgen.inference import predict_tiled
+
+        direction = direction or self.cfg.direction
+        G = nets["G_AB" if direction == "AtoB" else "G_BA"]
+        out = predict_tiled(
+            lambda x: self._apply(G, x),
+            image,
+            tile=tile,
+            overlap=tile_overlap,
+            multiple=getattr(G, "required_multiple", 1),
+        )
+        return out.clamp(0, 1)
+
+    def sample_columns(self, batch: dict, out: dict) -> list[torch.Tensor]:
+        return [batch["A"], out["fake_B"], out["rec_A"], batch["B"], out["fake_A"], out["rec_B"]]
+
+    def evaluate(
+        self,
+        nets: dict,
+        root: str,
+        *,
+        tile: int | None = None,
+        tile_overlap: int = 32,
+        full: bool = False,
+        **_: Any,
+    ) -> dict[str, Any]:
+        from imgen_style.evaluate import evaluate_style
+
+        return evaluate_style(self, nets, root, realism=full, tile=tile, tile_overlap=tile_overlap)
