@@ -219,3 +219,31 @@ def from_dict(cls: type, values: dict[str, Any], *, source: str = "config") -> A
     """Build ``cls`` from stored values, ignoring options this version no longer has."""
     names = {f.name for f in fields(cls)}
     return cls(**coerce(cls, {k: v for k, v in values.items() if k in names}, source=source))
+
+
+@dataclass
+class ImageToImageConfig(TrainConfig):
+    """Options shared by the pix2pix/CycleGAN family (translate, style and their plugins),
+    with those papers' defaults: batch 1, 256 crops, Adam(0.5, 0.999), linear LR decay."""
+
+    load_size: int | None = option(
+        None,
+        "Resize images to this square size before the random --crop (pix2pix's 286); "
+        "evaluation then resizes to --crop.",
+        eval=True,
+    )
+    ngf: int = option(64, "Generator features in the first layer.")
+    ndf: int = option(64, "Discriminator features in the first layer.")
+    norm: Literal["batch", "instance", "none"] = option("batch", "Normalization layers.")
+    discriminator: str = option("patchgan", "Discriminator: patchgan or pixelgan.")
+    d_layers: int = option(3, "PatchGAN layers (3: 70x70 receptive field).")
+    cache: bool = option(True, "Keep the decoded training images in memory.")
+    crop: int = option(256, "Training crop, in output pixels.")
+    batch_size: int = option(1, "Samples per step.")
+    lr_schedule: Literal["constant", "linear", "cosine"] = option(
+        "linear",
+        "Learning-rate schedule: linear keeps the LR for the first half of --steps and decays "
+        "it to 0 over the second (pix2pix, CycleGAN); constant; cosine.",
+    )
+    beta1: float = option(0.5, "Adam beta1.")
+    beta2: float = option(0.999, "Adam beta2.")

@@ -12,13 +12,14 @@ from typing import Any, Literal
 
 import torch
 
-from imgen.config import TrainConfig, option
+from imgen.config import ImageToImageConfig, option
 from imgen.errors import DataError, UsageError
+from imgen.nn.scaling import from_net, to_net
 from imgen.task import Task
 
 
 @dataclass
-class StyleConfig(TrainConfig):
+class StyleConfig(ImageToImageConfig):
     """Options of ``imgen train style``."""
 
     data_a: str | None = option(
@@ -30,46 +31,18 @@ class StyleConfig(TrainConfig):
     direction: Literal["AtoB", "BtoA"] = option(
         "AtoB", "Which generator predict applies: G_AB (AtoB) or G_BA (BtoA).", predict=True
     )
-    load_size: int | None = option(
-        None,
-        "Resize images to this square size before the random --crop (CycleGAN's 286); "
-        "evaluation then resizes to --crop.",
-        eval=True,
-    )
     generator: str = option("resnet", "Generator (the core's CycleGAN ResNet, or a plugin's).")
     blocks: int = option(9, "Residual blocks: 9 (256x256) or 6 (128x128).")
     upsample: Literal["deconv", "resize"] = option(
         "deconv", "Generator upsampling: transposed conv, or resize-conv (no checkerboard)."
     )
-    ngf: int = option(64, "Generator features in the first layer.")
-    ndf: int = option(64, "Discriminator features in the first layer.")
     norm: Literal["batch", "instance", "none"] = option("instance", "Normalization layers.")
-    discriminator: str = option("patchgan", "Discriminator: patchgan or pixelgan.")
-    d_layers: int = option(3, "PatchGAN layers (3: 70x70 receptive field).")
     gan_loss: Literal["vanilla", "lsgan", "hinge"] = option("lsgan", "Adversarial loss.")
     cycle_weight: float = option(10.0, "Cycle-consistency L1 weight (lambda_A = lambda_B).")
     identity_weight: float = option(
         0.5, "Identity loss weight, relative to --cycle-weight (0 disables)."
     )
     pool_size: int = option(50, "Past fakes kept for the discriminators (0: none).")
-    cache: bool = option(True, "Keep the decoded training images in memory.")
-    crop: int = option(256, "Training crop, in output pixels.")
-    batch_size: int = option(1, "Samples per step.")
-    lr_schedule: Literal["constant", "linear", "cosine"] = option(
-        "linear",
-        "Learning-rate schedule: linear keeps the LR for the first half of --steps "
-        "and decays it to 0 over the second (CycleGAN); constant; cosine.",
-    )
-    beta1: float = option(0.5, "Adam beta1.")
-    beta2: float = option(0.999, "Adam beta2.")
-
-
-def to_net(x: torch.Tensor) -> torch.Tensor:
-    return x * 2 - 1
-
-
-def from_net(y: torch.Tensor) -> torch.Tensor:
-    return (y + 1) / 2
 
 
 class Style(Task):

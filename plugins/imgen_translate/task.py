@@ -13,15 +13,16 @@ from typing import Any, Literal
 
 import torch
 
-from imgen.config import TrainConfig, option
+from imgen.config import ImageToImageConfig, option
 from imgen.errors import UsageError
+from imgen.nn.scaling import from_net, to_net
 from imgen.task import Task
 
 GAN_KINDS = ("vanilla", "lsgan", "hinge", "wgan-gp")
 
 
 @dataclass
-class TranslateConfig(TrainConfig):
+class TranslateConfig(ImageToImageConfig):
     """Options of ``imgen train translate``."""
 
     direction: Literal["AtoB", "BtoA"] = option(
@@ -32,17 +33,8 @@ class TranslateConfig(TrainConfig):
         "Derive A from a folder of photos: edges (Canny), gray, blur, mask (holes), sketch.",
         eval=True,
     )
-    load_size: int | None = option(
-        None,
-        "Resize images to this square size before the random --crop (pix2pix's 286); "
-        "evaluation then resizes to --crop.",
-        eval=True,
-    )
     generator: str = option("unet", "Generator: unet, unet-timm, resnet (or a plugin's).")
     depth: int = option(8, "U-Net depth: 8 (unet_256), 7 (unet_128).")
-    ngf: int = option(64, "Generator features in the first layer.")
-    ndf: int = option(64, "Discriminator features in the first layer.")
-    norm: Literal["batch", "instance", "none"] = option("batch", "Normalization layers.")
     dropout: bool = option(True, "Dropout 0.5 in the U-Net's innermost blocks (pix2pix).")
     encoder: str = option("resnet34", "timm encoder of unet-timm (any timm.list_models() name).")
     encoder_weights: str | None = option(
@@ -51,32 +43,12 @@ class TranslateConfig(TrainConfig):
         metavar="PATH",
     )
     blocks: int = option(9, "Residual blocks of the resnet generator.")
-    discriminator: str = option("patchgan", "Discriminator: patchgan or pixelgan.")
-    d_layers: int = option(3, "PatchGAN layers (3: 70x70 receptive field).")
     gan_loss: Literal["vanilla", "lsgan", "hinge", "wgan-gp"] = option(
         "vanilla", "Adversarial loss; wgan-gp adds a real gradient penalty."
     )
     gp_weight: float = option(10.0, "Gradient-penalty weight (wgan-gp).")
     n_critic: int = option(1, "Discriminator steps per generator step (5 is usual for wgan-gp).")
     l1_weight: float = option(100.0, "L1 loss weight.")
-    cache: bool = option(True, "Keep the decoded training images in memory.")
-    crop: int = option(256, "Training crop, in output pixels.")
-    batch_size: int = option(1, "Samples per step.")
-    lr_schedule: Literal["constant", "linear", "cosine"] = option(
-        "linear",
-        "Learning-rate schedule: linear keeps the LR for the first half of --steps "
-        "and decays it to 0 over the second (pix2pix); constant; cosine.",
-    )
-    beta1: float = option(0.5, "Adam beta1.")
-    beta2: float = option(0.999, "Adam beta2.")
-
-
-def to_net(x: torch.Tensor) -> torch.Tensor:
-    return x * 2 - 1
-
-
-def from_net(y: torch.Tensor) -> torch.Tensor:
-    return (y + 1) / 2
 
 
 class Translate(Task):

@@ -1,0 +1,15 @@
+"""Images are in [0, 1] outside the networks; tanh generators work in [-1, 1]."""
+
+from __future__ import annotations
+
+import torch
+
+
+def to_net(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] -> [-1, 1]."""
+    return x * 2 - 1
+
+
+def from_net(y: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1]."""
+    return (y + 1) / 2
