@@ -8,7 +8,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from imgen.data.folder import Warn, decode_image, load_images, probe_images, scan_images
+from imgen.data.folder import (
+    SizeLike,
+    Warn,
+    decode_image,
+    load_images,
+    probe_images,
+    scan_images,
+)
 from imgen.data.transforms import (
     center_crop,
     paired_augment,
@@ -18,6 +25,39 @@ from imgen.data.transforms import (
 )
 
 Item = int | tuple[int, int]
+
+
+class ImageSet:
+    """The images of a folder, decoded once into memory (``cache``) or on each access.
+
+    Corrupt files are skipped with one warning; an image smaller than ``min_size`` is a
+    DataError (checked from the headers alone when not caching).
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        min_size: SizeLike | None = None,
+        cache: bool = True,
+        warn: Warn | None = None,
+    ) -> None:
+        paths = scan_images(folder)
+        self._images: list[np.ndarray] | None
+        if cache:
+            self._images, self.paths = load_images(paths, min_size=min_size, warn=warn)
+        else:
+            self._images = None
+            _, self.paths = probe_images(paths, min_size=min_size, warn=warn)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def image(self, index: int) -> np.ndarray:
+        """Image ``index`` as an (H, W, 3) uint8 array (shared when cached: do not modify)."""
+        if self._images is not None:
+            return self._images[index]
+        return decode_image(self.paths[index])
 
 
 class ImageFolderDataset(Dataset):
@@ -58,22 +98,15 @@ class ImageFolderDataset(Dataset):
         self.augment = augment
         self.multiple = multiple
         min_size = crop if crop is not None else multiple
-        paths = scan_images(self.root)
-        self._images: list[np.ndarray] | None
-        if cache:
-            self._images, self.paths = load_images(paths, min_size=min_size, warn=warn)
-        else:
-            self._images = None
-            _, self.paths = probe_images(paths, min_size=min_size, warn=warn)
+        self._set = ImageSet(self.root, min_size=min_size, cache=cache, warn=warn)
+        self.paths = self._set.paths
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def image(self, index: int) -> np.ndarray:
         """The full decoded image `index` as an (H, W, 3) uint8 array (do not modify it)."""
-        if self._images is not None:
-            return self._images[index]
-        return decode_image(self.paths[index])
+        return self._set.image(index)
 
     def __getitem__(self, item: Item) -> dict[str, torch.Tensor | int]:
         if isinstance(item, tuple):

@@ -20,7 +20,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from imgen.data.folder import Warn, decode_image, load_images, probe_images, scan_images
+from imgen.data.datasets import ImageSet
+from imgen.data.folder import Warn, scan_images
 from imgen.data.transforms import paired_augment, paired_random_crop, sample_rng, to_tensor_uint8
 from imgen.errors import DataError, UsageError
 
@@ -110,27 +111,6 @@ def _resize(img: np.ndarray, size: int) -> np.ndarray:
     return np.array(Image.fromarray(img).resize((size, size), Image.Resampling.BICUBIC))
 
 
-class _Domain:
-    """The images of one folder, decoded once (cache) or on each access."""
-
-    def __init__(self, folder: Path, min_size: int | None, cache: bool, warn: Warn | None):
-        paths = scan_images(folder)
-        self._images: list[np.ndarray] | None
-        if cache:
-            self._images, self.paths = load_images(paths, min_size=min_size, warn=warn)
-        else:
-            self._images = None
-            _, self.paths = probe_images(paths, min_size=min_size, warn=warn)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def get(self, index: int) -> np.ndarray:
-        if self._images is not None:
-            return self._images[index]
-        return decode_image(self.paths[index])
-
-
 class UnalignedDataset(Dataset):
     """Unpaired images of two domains A and B (CycleGAN's unaligned dataset).
 
@@ -176,8 +156,8 @@ class UnalignedDataset(Dataset):
         self.load_size = load_size
         self.augment = augment
         min_size = crop if load_size is None else None
-        self._a = _Domain(self.dir_a, min_size, cache, warn)
-        self._b = _Domain(self.dir_b, min_size, cache, warn)
+        self._a = ImageSet(self.dir_a, min_size=min_size, cache=cache, warn=warn)
+        self._b = ImageSet(self.dir_b, min_size=min_size, cache=cache, warn=warn)
 
     @property
     def paths_a(self) -> list[Path]:
@@ -210,15 +190,15 @@ class UnalignedDataset(Dataset):
         if not -n <= index < n:
             raise IndexError(f"index {index} is out of range for {n} images.")
         index %= n
-        a = self._a.get(index % len(self._a))
+        a = self._a.image(index % len(self._a))
         if seed is None:
-            b = self._b.get(index % len(self._b))
+            b = self._b.image(index % len(self._b))
             if self.load_size is not None:
                 size = self.crop if self.crop is not None else self.load_size
                 a, b = _resize(a, size), _resize(b, size)
         else:
             rng = sample_rng(seed)
-            b = self._b.get(int(rng.integers(len(self._b))))
+            b = self._b.image(int(rng.integers(len(self._b))))
             a = self._train(a, rng)
             b = self._train(b, rng)
         return {"A": to_tensor_uint8(a), "B": to_tensor_uint8(b), "index": index}
