@@ -1,9 +1,11 @@
 """CycleGAN on CMP facades, trained unpaired, in a fixed CPU budget.
 
-    python benchmarks/style_facades.py --minutes 20 -- --precision bf16
+    python benchmarks/style_facades.py --minutes 20 --steps 1150 --eval-every 150 \
+        --json benchmarks/results/style_facades_noidt.json \
+        -- --precision bf16 --no-channels-last --identity-weight 0
 
 Trains ``imgen train style`` (resnet, 6 blocks, 128x128, batch 1, LSGAN, cycle 10, identity
-0.5) with the test-set cycle L1 evaluated during training, then runs ``imgen eval style``
+0.5 unless overridden) with the test-set cycle L1 evaluated during training, then runs ``imgen eval style``
 (cycle L1, paired PSNR/SSIM/L1 against the facades partners, and the domain-realism score),
 and the same evaluation of the untrained generators for comparison.
 Arguments after ``--`` go to ``imgen train style`` unchanged.
