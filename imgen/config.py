@@ -222,7 +222,37 @@ def from_dict(cls: type, values: dict[str, Any], *, source: str = "config") -> A
 
 
 @dataclass
-class ImageToImageConfig(TrainConfig):
+class GANConfig(TrainConfig):
+    """Options of every task that trains a discriminator: the objective zoo of the core.
+
+    Tasks re-declare ``gan_loss`` to change its default or add choices (e.g. sr's ``ragan``).
+    The engine applies ``spectral_norm`` to the discriminator group; the task's losses read the
+    rest through :func:`imgen.losses.adversarial.discriminator_objective`.
+    """
+
+    gan_loss: Literal["vanilla", "lsgan", "hinge", "wgan-gp"] = option(
+        "vanilla", "Adversarial loss: vanilla (non-saturating), lsgan, hinge, wgan-gp."
+    )
+    spectral_norm: bool = option(
+        False, "Spectral normalization on every conv/linear layer of the discriminator (SNGAN)."
+    )
+    gp_weight: float = option(10.0, "Gradient-penalty weight (wgan-gp).")
+    r1_weight: float = option(
+        0.0, "R1 weight gamma: adds gamma/2 * E|grad D(real)|^2 to the D loss (0: off)."
+    )
+    n_critic: int = option(1, "Discriminator steps per generator step (5 is usual for wgan-gp).")
+
+    def __post_init__(self) -> None:
+        # Checked here so a bad value stops the command before a run directory exists.
+        if self.n_critic < 1:
+            raise UsageError(f"--n-critic must be at least 1, got {self.n_critic}")
+        for name in ("gp_weight", "r1_weight"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{cli_name(name)} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass
+class ImageToImageConfig(GANConfig):
     """Options shared by the pix2pix/CycleGAN family (translate, style and their plugins),
     with those papers' defaults: batch 1, 256 crops, Adam(0.5, 0.999), linear LR decay."""
 

@@ -4,12 +4,15 @@ Importing this package does not import torchvision: the perceptual loss builds i
 """
 
 from imgen.losses.adversarial import (
+    GAN_KINDS,
     GAN_LOSSES,
     GANLoss,
     adversarial_d_loss,
     adversarial_g_loss,
     d_loss_ragan,
+    discriminator_objective,
     g_loss_ragan,
+    generator_objective,
     gradient_penalty,
     r1_penalty,
 )
@@ -23,6 +26,7 @@ from imgen.losses.perceptual import (
 from imgen.losses.pixel import CharbonnierLoss, L1Loss, charbonnier_loss, l1_loss
 
 __all__ = [
+    "GAN_KINDS",
     "GAN_LOSSES",
     "VGG19_FILENAME",
     "VGG19_LAYER_NAMES",
@@ -35,8 +39,10 @@ __all__ = [
     "adversarial_g_loss",
     "charbonnier_loss",
     "d_loss_ragan",
+    "discriminator_objective",
     "find_vgg19_weights",
     "g_loss_ragan",
+    "generator_objective",
     "gradient_penalty",
     "l1_loss",
     "r1_penalty",

@@ -1,9 +1,14 @@
 """Adversarial objectives: vanilla, LSGAN, hinge, WGAN, relativistic average (ESRGAN), penalties.
 
-Tasks call two functions, whatever the GAN flavour::
+Tasks call two functions, whatever the GAN flavour; ``critic`` maps images to logits (a
+conditional task passes ``lambda x: D(torch.cat([condition, x], 1))``)::
 
-    loss_d = adversarial_d_loss(kind, real_logits, fake_logits)   # fake from G(x).detach()
-    loss_g = adversarial_g_loss(kind, fake_logits, real_logits)   # real_logits only for "ragan"
+    loss_d, logs = discriminator_objective(kind, critic, real, fake, gp_weight=10, r1_weight=0)
+    loss_g = generator_objective(kind, critic, fake, real)        # real only for "ragan"
+
+They add the penalties (WGAN-GP's gradient penalty, R1) to the losses on logits, which stay
+available as ``adversarial_d_loss(kind, real_logits, fake_logits)`` and
+``adversarial_g_loss(kind, fake_logits, real_logits)``.
 
 Conventions (all kinds): the discriminator returns raw logits / critic scores of any shape
 (one per image or one per pixel); every loss is a mean over all elements. The discriminator
@@ -22,24 +27,49 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "GAN_KINDS",
     "GAN_LOSSES",
     "GANLoss",
     "adversarial_d_loss",
     "adversarial_g_loss",
+    "canonical_kind",
     "d_loss_ragan",
+    "discriminator_objective",
     "g_loss_ragan",
+    "generator_objective",
     "gradient_penalty",
     "r1_penalty",
 ]
 
+#: The losses on logits. "wgan-gp" is accepted everywhere as a name of "wgan".
 GAN_LOSSES: tuple[str, ...] = ("vanilla", "lsgan", "hinge", "wgan", "ragan")
+#: The objectives offered by ``--gan-loss`` (the discriminator objective adds the penalty of
+#: "wgan-gp"; plain "wgan" relies on another Lipschitz constraint, e.g. spectral norm).
+GAN_KINDS: tuple[str, ...] = ("vanilla", "lsgan", "hinge", "wgan-gp", "ragan")
+_ALIASES = {"wgan-gp": "wgan"}
 
 
-def _check_kind(kind: str) -> None:
-    if kind not in GAN_LOSSES:
-        close = difflib.get_close_matches(str(kind), GAN_LOSSES, n=1)
+def canonical_kind(kind: str) -> str:
+    """The loss on logits behind an objective name (``"wgan-gp"`` -> ``"wgan"``).
+
+    Raises:
+        ValueError: for an unknown name, suggesting the closest one.
+
+    Example:
+        >>> canonical_kind("wgan-gp")
+        'wgan'
+    """
+    name = _ALIASES.get(kind, kind)
+    if name not in GAN_LOSSES:
+        names = GAN_LOSSES + tuple(_ALIASES)
+        close = difflib.get_close_matches(str(kind), names, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"Unknown GAN loss {kind!r}; choose one of {', '.join(GAN_LOSSES)}.{hint}")
+        raise ValueError(f"Unknown GAN loss {kind!r}; choose one of {', '.join(names)}.{hint}")
+    return name
+
+
+def _check_kind(kind: str) -> str:
+    return canonical_kind(kind)
 
 
 def _bce(logits: torch.Tensor, label: float) -> torch.Tensor:
@@ -143,7 +173,7 @@ def adversarial_d_loss(
     - ``ragan``: :func:`d_loss_ragan`.
 
     Args:
-        kind: one of :data:`GAN_LOSSES`.
+        kind: one of :data:`GAN_LOSSES` (or ``"wgan-gp"``, the same as ``"wgan"`` here).
         real_logits: discriminator output on real images.
         fake_logits: discriminator output on generated images, computed from a detached
             generator output.
@@ -158,7 +188,7 @@ def adversarial_d_loss(
         >>> adversarial_d_loss("hinge", torch.tensor([0.5]), torch.tensor([-0.5]))
         tensor(1.)
     """
-    _check_kind(kind)
+    kind = _check_kind(kind)
     if kind == "vanilla":
         return _bce(real_logits, real_label) + _bce(fake_logits, fake_label)
     if kind == "lsgan":
@@ -186,7 +216,7 @@ def adversarial_g_loss(
     - ``ragan``: :func:`g_loss_ragan`; needs ``real_logits``.
 
     Args:
-        kind: one of :data:`GAN_LOSSES`.
+        kind: one of :data:`GAN_LOSSES` (or ``"wgan-gp"``, the same as ``"wgan"``).
         fake_logits: discriminator output on generated images (not detached).
         real_logits: discriminator output on real images; required for ``ragan`` only.
         real_label: the target the generator pushes its images towards (vanilla, lsgan, ragan).
@@ -200,7 +230,7 @@ def adversarial_g_loss(
         >>> adversarial_g_loss("wgan", torch.tensor([1.0, 3.0]))
         tensor(-2.)
     """
-    _check_kind(kind)
+    kind = _check_kind(kind)
     if kind == "vanilla":
         return _bce(fake_logits, real_label)
     if kind == "lsgan":
@@ -237,8 +267,7 @@ class GANLoss(nn.Module):
 
     def __init__(self, kind: str, real_label: float = 1.0, fake_label: float = 0.0):
         super().__init__()
-        _check_kind(kind)
-        self.kind = kind
+        self.kind = _check_kind(kind)
         self.real_label = real_label
         self.fake_label = fake_label
 
@@ -363,3 +392,127 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         )
     (grad,) = torch.autograd.grad(outputs=real_logits.sum(), inputs=real, create_graph=True)
     return grad.float().pow(2).flatten(1).sum(1).mean()
+
+
+def discriminator_objective(
+    kind: str,
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    *,
+    gp_weight: float = 10.0,
+    r1_weight: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    r"""The complete discriminator (critic) objective: adversarial loss plus penalties.
+
+    .. math::
+        L_D = L_{\mathrm{adv}}(D(x_r), D(x_f))
+              + [\mathrm{kind} = \text{wgan-gp}]\ \lambda_{GP}\,\mathrm{GP}
+              + \tfrac{\gamma}{2}\,R_1
+
+    - :math:`L_{\mathrm{adv}}` is :func:`adversarial_d_loss` (``"wgan-gp"`` uses the ``"wgan"``
+      loss); the gradient penalty :func:`gradient_penalty` is added for ``"wgan-gp"`` only, on
+      interpolates between ``real`` and ``fake``.
+    - :math:`R_1` (:func:`r1_penalty`, Mescheder et al. 2018) is the mean squared gradient norm
+      of the critic on the real images, weighted :math:`\gamma / 2` with ``r1_weight`` =
+      :math:`\gamma` (the StyleGAN2 convention), with any kind.
+
+    Args:
+        kind: one of :data:`GAN_KINDS` (``"wgan"``, the loss without penalty, is accepted too).
+        critic: images -> logits, e.g. ``D``, or ``lambda x: D(torch.cat([cond, x], 1))`` for a
+            conditional discriminator. It is called on ``real``, ``fake`` and, for wgan-gp,
+            on the interpolates.
+        real: real images.
+        fake: generated images; detached here, so the generator gets no gradient.
+        gp_weight: :math:`\lambda_{GP}` (10 in the WGAN-GP paper); used by ``"wgan-gp"`` only.
+        r1_weight: :math:`\gamma`; 0 turns R1 off (and skips its double backward).
+
+    Returns:
+        ``(loss, logs)``: the scalar loss and detached logs ``d_real`` / ``d_fake`` (mean
+        logits), plus ``gp`` and ``r1`` (unweighted penalties) when they are active.
+
+    Shape:
+        - real, fake: :math:`(B, *)`, the same shape.
+        - critic output: any shape, e.g. :math:`(B, 1)` or :math:`(B, 1, H, W)` (PatchGAN).
+
+    Example:
+        >>> w = torch.tensor([3.0, 4.0])
+        >>> loss, logs = discriminator_objective(
+        ...     "wgan-gp", lambda x: x @ w, torch.ones(4, 2), torch.zeros(4, 2))
+        >>> loss  # (0 - 7) + 10 * (5 - 1)^2
+        tensor(153.)
+        >>> sorted(logs)
+        ['d_fake', 'd_real', 'gp']
+    """
+    loss_kind = _check_kind(kind)
+    if real.shape != fake.shape:
+        raise ValueError(
+            f"discriminator_objective needs real and fake of the same shape, got "
+            f"{tuple(real.shape)} and {tuple(fake.shape)}."
+        )
+    if gp_weight < 0 or r1_weight < 0:
+        raise ValueError(
+            f"Penalty weights must be >= 0, got gp_weight={gp_weight} and r1_weight={r1_weight}."
+        )
+    fake = fake.detach()
+    if r1_weight > 0:
+        # R1 differentiates the critic with respect to the real images themselves: a fresh leaf
+        # (sharing storage) so the caller's tensor is left as it was.
+        real = real.detach().requires_grad_(True)
+    real_logits = critic(real)
+    fake_logits = critic(fake)
+    loss = adversarial_d_loss(loss_kind, real_logits, fake_logits)
+    logs = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
+    if kind == "wgan-gp" and gp_weight > 0:
+        gp = gradient_penalty(critic, real, fake)
+        loss = loss + gp_weight * gp
+        logs["gp"] = gp.detach()
+    if r1_weight > 0:
+        r1 = r1_penalty(real_logits, real)
+        loss = loss + 0.5 * r1_weight * r1
+        logs["r1"] = r1.detach()
+    return loss, logs
+
+
+def generator_objective(
+    kind: str,
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    fake: torch.Tensor,
+    real: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""The adversarial generator objective matching :func:`discriminator_objective`.
+
+    Non-saturating :math:`\mathrm{BCE}(D(G(z)), 1)` for ``vanilla``, :math:`\mathrm{MSE}(D(G(z)),
+    1)` for ``lsgan``, :math:`-\mathrm{mean}\,D(G(z))` for ``hinge`` and ``wgan-gp``, and the
+    relativistic :func:`g_loss_ragan` for ``ragan`` (which also scores ``real``, without
+    gradient). Penalties belong to the discriminator only.
+
+    Args:
+        kind: one of :data:`GAN_KINDS`.
+        critic: images -> logits, as for :func:`discriminator_objective`.
+        fake: generated images, **not** detached (the generator learns through them).
+        real: real images; required for ``ragan`` only.
+
+    Returns:
+        The scalar generator loss (weight it yourself, e.g. ESRGAN's 0.005).
+
+    Shape:
+        - fake, real: :math:`(B, *)`.
+        - Output: scalar.
+
+    Example:
+        >>> w = torch.tensor([3.0, 4.0])
+        >>> generator_objective("hinge", lambda x: x @ w, torch.ones(2, 2))
+        tensor(-7.)
+    """
+    loss_kind = _check_kind(kind)
+    real_logits = None
+    if loss_kind == "ragan":
+        if real is None:
+            raise ValueError(
+                "The 'ragan' generator objective needs the real images: pass real=... as well."
+            )
+        # The real scores are a constant for the generator: no graph through D for them.
+        with torch.no_grad():
+            real_logits = critic(real)
+    return adversarial_g_loss(loss_kind, critic(fake), real_logits)

@@ -6,9 +6,9 @@ import math
 
 import torch
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
 
 from imgen.nn.init import default_init_weights
+from imgen.nn.spectral import apply_spectral_norm  # re-exported: it used to live here
 
 __all__ = ["PixelShuffleUpsample", "ResidualBlockNoBN", "apply_spectral_norm", "make_layer"]
 
@@ -99,37 +99,3 @@ class PixelShuffleUpsample(nn.Sequential):
         else:
             raise ValueError(f"PixelShuffleUpsample supports scale 3 or a power of 2, got {scale}.")
         super().__init__(*layers)
-
-
-# _ConvNd covers Conv1d/2d/3d and the transposed variants; spectral_norm itself picks dim=1
-# for transposed convolutions, whose weight is (in, out, ...).
-_SN_TYPES = (nn.modules.conv._ConvNd, nn.Linear)
-
-
-def apply_spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> nn.Module:
-    """Put spectral normalisation (Miyato et al. 2018) on every conv and linear layer.
-
-    Uses :func:`torch.nn.utils.parametrizations.spectral_norm`, so the state-dict keys become
-    ``<layer>.parametrizations.weight.original`` (plus the ``_u``/``_v`` power-iteration
-    buffers). Layers that already carry a weight parametrisation are left alone, so calling it
-    twice is harmless.
-
-    Args:
-        module: the network, modified in place.
-        n_power_iterations: power iterations per training forward.
-
-    Returns:
-        ``module`` itself, for chaining.
-
-    Example:
-        >>> net = apply_spectral_norm(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()))
-        >>> hasattr(net[0], "parametrizations")
-        True
-    """
-    for m in list(module.modules()):
-        if not isinstance(m, _SN_TYPES):
-            continue
-        already = hasattr(m, "parametrizations") and "weight" in m.parametrizations
-        if not already:
-            spectral_norm(m, n_power_iterations=n_power_iterations)
-    return module

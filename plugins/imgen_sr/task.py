@@ -9,14 +9,15 @@ from typing import Any, Literal
 
 import torch
 
-from imgen.config import TrainConfig, option
+from imgen.config import GANConfig, option
 from imgen.errors import UsageError
 from imgen.task import Task
 
 
 @dataclass
-class SRConfig(TrainConfig):
-    """Options of ``imgen train sr``."""
+class SRConfig(GANConfig):
+    """Options of ``imgen train sr`` (with the core's GAN options: --spectral-norm,
+    --gp-weight, --r1-weight, --n-critic; they matter only when --gan-weight > 0)."""
 
     scale: int = option(4, "Upscaling factor: 2, 3 or 4.", eval=True)
     generator: str = option(
@@ -25,7 +26,7 @@ class SRConfig(TrainConfig):
     num_feat: int = option(64, "Generator features.")
     num_block: int | None = option(None, "Generator blocks [default: 16 srresnet, 23 rrdbnet].")
     discriminator: str = option("vgg", "Discriminator: vgg or unet (spectral norm).")
-    gan_loss: Literal["vanilla", "lsgan", "hinge", "ragan"] = option(
+    gan_loss: Literal["vanilla", "lsgan", "hinge", "wgan-gp", "ragan"] = option(
         "ragan", "Adversarial loss (ragan: relativistic average, as ESRGAN)."
     )
     gan_weight: float = option(0.005, "Adversarial loss weight; 0 trains PSNR-oriented (no D).")
@@ -144,12 +145,18 @@ class SuperResolution(Task):
         return {"sr": nets["G"](batch["lr"])}
 
     def d_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
-        from imgen.losses.adversarial import adversarial_d_loss
+        from imgen.losses.adversarial import discriminator_objective
 
-        real = nets["D"](batch["hr"])
-        fake = nets["D"](out["sr"].detach())
-        loss = adversarial_d_loss(self.cfg.gan_loss, real, fake)
-        return loss, {"d_loss": loss, "d_real": real.mean(), "d_fake": fake.mean()}
+        cfg = self.cfg
+        loss, logs = discriminator_objective(
+            cfg.gan_loss,
+            nets["D"],
+            batch["hr"],
+            out["sr"],
+            gp_weight=cfg.gp_weight,
+            r1_weight=cfg.r1_weight,
+        )
+        return loss, {"d_loss": loss, **logs}
 
     def g_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
         cfg, sr, hr = self.cfg, out["sr"], batch["hr"]
@@ -157,15 +164,13 @@ class SuperResolution(Task):
         loss = cfg.pixel_weight * pixel
         logs = {"pixel": pixel}
         if "D" in nets and cfg.gan_weight > 0:
-            from imgen.losses.adversarial import adversarial_g_loss
+            from imgen.losses.adversarial import generator_objective
 
             if self.perceptual is not None:
                 perceptual = self.perceptual(sr, hr)
                 loss = loss + cfg.perceptual_weight * perceptual
                 logs["perceptual"] = perceptual
-            fake = nets["D"](sr)
-            real = nets["D"](hr).detach() if cfg.gan_loss == "ragan" else None
-            gan = adversarial_g_loss(cfg.gan_loss, fake, real)
+            gan = generator_objective(cfg.gan_loss, nets["D"], sr, hr)
             loss = loss + cfg.gan_weight * gan
             logs["gan"] = gan
         return loss, logs

@@ -1,7 +1,9 @@
 """The ``style`` task: CycleGAN between two unpaired domains A and B.
 
 Two generators (G_AB, G_BA) and two discriminators (D_A judges A, D_B judges B); LSGAN,
-cycle consistency, identity loss and an image pool of past fakes, as in Zhu et al. 2017.
+cycle consistency, identity loss and an image pool of past fakes, as in Zhu et al. 2017. The
+core's objective zoo (--gan-loss, --spectral-norm, --r1-weight, --n-critic) works on both
+discriminators.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ class StyleConfig(ImageToImageConfig):
         "deconv", "Generator upsampling: transposed conv, or resize-conv (no checkerboard)."
     )
     norm: Literal["batch", "instance", "none"] = option("instance", "Normalization layers.")
-    gan_loss: Literal["vanilla", "lsgan", "hinge"] = option("lsgan", "Adversarial loss.")
+    gan_loss: Literal["vanilla", "lsgan", "hinge", "wgan-gp"] = option(
+        "lsgan", "Adversarial loss (CycleGAN: lsgan): vanilla, lsgan, hinge, wgan-gp."
+    )
     cycle_weight: float = option(10.0, "Cycle-consistency L1 weight (lambda_A = lambda_B).")
     identity_weight: float = option(
         0.5, "Identity loss weight, relative to --cycle-weight (0 disables)."
@@ -65,6 +69,7 @@ class Style(Task):
     examples = [
         "imgen train style --data ./facades --crop 128 --blocks 6 --steps 20000",
         "imgen train style --data-a ./horses --data-b ./zebras --upsample resize",
+        "imgen train style --data ./facades --gan-loss hinge --spectral-norm --r1-weight 1",
     ]
     eval_examples = ["imgen eval style --run runs/style-20261127-101500 --data ./facades"]
 
@@ -165,12 +170,17 @@ class Style(Task):
             "rec_B": self._apply(nets["G_AB"], fake_A),
         }
 
+    @staticmethod
+    def _critic(net: torch.nn.Module):
+        """The discriminator on images in [0, 1] (penalties are taken with respect to them)."""
+        return lambda x: net(to_net(x))
+
     def g_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
-        from imgen.losses.adversarial import adversarial_g_loss
+        from imgen.losses.adversarial import generator_objective
 
         cfg, A, B = self.cfg, batch["A"], batch["B"]
-        gan_AB = adversarial_g_loss(cfg.gan_loss, nets["D_B"](to_net(out["fake_B"])))
-        gan_BA = adversarial_g_loss(cfg.gan_loss, nets["D_A"](to_net(out["fake_A"])))
+        gan_AB = generator_objective(cfg.gan_loss, self._critic(nets["D_B"]), out["fake_B"])
+        gan_BA = generator_objective(cfg.gan_loss, self._critic(nets["D_A"]), out["fake_A"])
         cycle_A = (out["rec_A"].float() - A).abs().mean()
         cycle_B = (out["rec_B"].float() - B).abs().mean()
         loss = gan_AB + gan_BA + cfg.cycle_weight * (cycle_A + cycle_B)
@@ -185,18 +195,27 @@ class Style(Task):
         return loss, logs
 
     def d_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
-        from imgen.losses.adversarial import adversarial_d_loss
+        from imgen.losses.adversarial import discriminator_objective
 
-        kind = self.cfg.gan_loss
-        fake_B = self.pools["B"].query(out["fake_B"].detach())
-        fake_A = self.pools["A"].query(out["fake_A"].detach())
-        d_B = 0.5 * adversarial_d_loss(
-            kind, nets["D_B"](to_net(batch["B"])), nets["D_B"](to_net(fake_B))
-        )
-        d_A = 0.5 * adversarial_d_loss(
-            kind, nets["D_A"](to_net(batch["A"])), nets["D_A"](to_net(fake_A))
-        )
-        return d_A + d_B, {"d_A": d_A, "d_B": d_B}
+        cfg = self.cfg
+        logs: dict[str, torch.Tensor] = {}
+        total = 0.0
+        for domain in ("A", "B"):
+            # Each D judges its domain's real images against the pool's past fakes.
+            fake = self.pools[domain].query(out[f"fake_{domain}"].detach())
+            loss, parts = discriminator_objective(
+                cfg.gan_loss,
+                self._critic(nets[f"D_{domain}"]),
+                batch[domain],
+                fake,
+                gp_weight=cfg.gp_weight,
+                r1_weight=cfg.r1_weight,
+            )
+            loss = 0.5 * loss  # CycleGAN halves each D loss (penalties included)
+            total = total + loss
+            logs[f"d_{domain}"] = loss
+            logs |= {f"{k}_{domain}": v for k, v in parts.items()}
+        return total, logs
 
     # -- outputs -------------------------------------------------------------------------------
     def predict(
