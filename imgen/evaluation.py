@@ -16,7 +16,7 @@ def evaluate_task(
     task: Task,
     *,
     run: str | None,
-    data: str,
+    data: str | None,
     device: torch.device,
     overrides: dict[str, Any] | None = None,
     **options: Any,
@@ -24,6 +24,8 @@ def evaluate_task(
     """Evaluate a run directory, or the task's networks built from ``overrides`` alone.
 
     Options stored in the run win; an explicit option that contradicts the run is an error.
+    ``data`` may be None for a task that has a default (dcgan: the run's training data); its
+    result then says in ``"data"`` what it used.
     """
     from imgen.config import from_dict
 
@@ -52,7 +54,7 @@ def evaluate_task(
         result = task.evaluate(nets, data, **options)
     result.setdefault("notes", [])
     result["notes"] = notes + result["notes"]
-    return {"task": task.name, "run": run, "data": str(data), **result}
+    return {"task": task.name, "run": run, "data": None if data is None else str(data), **result}
 
 
 def iter_inputs(inputs: tuple[str, ...] | list[str]) -> Iterator[tuple[Path, Path]]:
@@ -82,6 +84,8 @@ def predict_files(
     from imgen.engine.device import resolve_device
     from imgen.engine.loading import load_run
 
+    if Path(out).is_file():
+        raise UsageError(f"-o {out} is a file; predict writes its PNGs into a folder")
     torch_device = resolve_device(device)
     task, _, nets = load_run(run, torch_device, ema=ema)
     for file, name in iter_inputs(inputs):
@@ -91,3 +95,78 @@ def predict_files(
         target = Path(out) / name
         save_image_tensor(result[0], target)
         yield target
+
+
+def run_takes_image(run: str) -> bool:
+    """Whether the task of ``run`` transforms input images (False: it generates from noise)."""
+    from imgen.engine.rundir import read_config
+    from imgen.plugins import registries
+
+    return bool(registries().tasks.get(read_config(run)["task"]).takes_image)
+
+
+def generate_files(
+    run: str,
+    out: str,
+    *,
+    n: int = 64,
+    seed: int = 0,
+    label: str | None = None,
+    separate: bool = False,
+    device: str = "auto",
+    ema: bool = True,
+) -> Iterator[Path]:
+    """Draw ``n`` samples from a generation run; yields the written PNG paths.
+
+    Without ``separate`` one grid goes to the file ``out`` (``ceil(sqrt(n))`` images a row,
+    read row by row); with it, ``out`` is a folder of ``0000.png``, ``0001.png``, ... (with
+    the class in the name for a conditional run: ``0000_cat.png``).
+    """
+    import math
+
+    from torchvision.utils import make_grid
+
+    from imgen.data.folder import IMAGE_EXTENSIONS, save_image_tensor
+    from imgen.engine.device import resolve_device
+    from imgen.engine.loading import load_run
+
+    target = Path(out)
+    if separate and target.is_file():
+        raise UsageError(f"-o {out} is a file; --separate writes one PNG per sample into a folder")
+    if not separate and (target.is_dir() or target.suffix.lower() not in IMAGE_EXTENSIONS):
+        raise UsageError(
+            f"-o {out} is not an image file name; give the grid a name such as grid.png, "
+            "or add --separate to write one PNG per sample into a folder"
+        )
+    if n < 1:
+        raise UsageError(f"--n must be at least 1, got {n}")
+    torch_device = resolve_device(device)
+    task, _, nets = load_run(run, torch_device, ema=ema)
+    with torch.inference_mode():
+        images = task.generate(nets, n, seed=seed, label=label).cpu()
+    if not separate:
+        grid = make_grid(images, nrow=math.ceil(math.sqrt(n)), padding=2, pad_value=0.0)
+        save_image_tensor(grid, target)  # RGB, as every imgen writer (gray: R = G = B)
+        yield target
+        return
+    classes = list(getattr(task, "classes", []) or [])
+    labels = generation_labels(n, len(classes), classes.index(label) if label else None)
+    for i, image in enumerate(images):
+        name = f"{i:04d}_{classes[labels[i]]}.png" if classes else f"{i:04d}.png"
+        save_image_tensor(image, target / name)
+        yield target / name
+
+
+def generation_labels(n: int, num_classes: int, label: int | None = None) -> list[int]:
+    """The classes of ``n`` conditional samples: all ``label``, or else equal blocks in class
+    order (sample i has class ``i * num_classes // n``), as a grid read row by row shows them.
+
+    Example:
+        >>> generation_labels(6, 3)
+        [0, 0, 1, 1, 2, 2]
+    """
+    if num_classes <= 0:
+        return []
+    if label is not None:
+        return [label] * n
+    return [i * num_classes // n for i in range(n)]

@@ -36,6 +36,9 @@ class Task:
             (CycleGAN). Ignored when the task has no discriminator.
         generator_prefix / discriminator_prefix: networks whose names start with these are
             optimized together as the "G" and "D" groups; EMA copies are kept of the "G" group.
+        takes_image: False for generation tasks (dcgan) that make images from noise: ``imgen
+            predict`` calls :meth:`generate` instead of :meth:`predict`, and the trainer's
+            sample grids call ``forward(nets, {})`` (no data batch) and ``sample_columns``.
     """
 
     name: ClassVar[str] = ""
@@ -46,6 +49,7 @@ class Task:
     d_first: ClassVar[bool] = True
     generator_prefix: ClassVar[str] = "G"
     discriminator_prefix: ClassVar[str] = "D"
+    takes_image: ClassVar[bool] = True
 
     cfg: Any = None
     device: Any = None
@@ -75,8 +79,13 @@ class Task:
         return 0
 
     def d_steps(self) -> int:
-        """Discriminator updates per generator update (WGAN-GP uses 5)."""
-        return 1
+        """Discriminator updates per generator update (WGAN-GP uses 5): ``--n-critic``."""
+        n = getattr(self.cfg, "n_critic", 1)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            from imgen.errors import UsageError
+
+            raise UsageError(f"--n-critic must be at least 1, got {n}")
+        return n
 
     # -- data --------------------------------------------------------------------------------
     def dataset(self, cfg: Any, root: str | None, split: str) -> torch.utils.data.Dataset:
@@ -112,6 +121,16 @@ class Task:
     # -- outputs -----------------------------------------------------------------------------
     def predict(self, nets: Nets, image: torch.Tensor, **options: Any) -> torch.Tensor:
         """Inference on one (1, 3, H, W) image in [0, 1]; returns an image in [0, 1]."""
+        raise NotImplementedError
+
+    def generate(
+        self, nets: Nets, n: int, *, seed: int = 0, label: str | None = None
+    ) -> torch.Tensor:
+        """``n`` new images, shape (n, C, H, W) in [0, 1] (tasks with ``takes_image = False``).
+
+        The same ``seed`` gives the same images; ``label`` names a class of a conditional run.
+        Raise :class:`imgen.errors.UsageError` for an unknown label (listing the known ones).
+        """
         raise NotImplementedError
 
     def sample_columns(self, batch: Batch, out: dict) -> list[torch.Tensor]:

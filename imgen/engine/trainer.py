@@ -56,6 +56,12 @@ class Trainer:
         quiet: no progress bar.
     """
 
+    # Seams for ``imgen bench``, which times this trainer's real step in each of its modes:
+    # keyword arguments for every AdamW instead of imgen's choice (fused on CUDA), and for
+    # torch.compile under --compile (e.g. mode="reduce-overhead" for CUDA graphs).
+    optimizer_options: dict[str, Any] | None = None
+    compile_options: dict[str, Any] = {}
+
     def __init__(
         self, task: Task, cfg: Any, *, callbacks: list[Callback] | None = None, quiet: bool = False
     ) -> None:
@@ -87,6 +93,13 @@ class Trainer:
                 f"task {task.name!r} built no trainable generator "
                 f"(networks: {', '.join(self.nets)})"
             )
+        if getattr(cfg, "spectral_norm", False):
+            # Before the optimizers (they hold the new parameters) and before --resume loads
+            # weights (whose keys are those of the normalized networks).
+            from imgen.nn.spectral import apply_spectral_norm
+
+            for name in self.groups.get("D", []):
+                apply_spectral_norm(self.nets[name])
         self.optimizers = {g: self._optimizer(g, names) for g, names in self.groups.items()}
         factor = lr_factor(cfg.lr_schedule, cfg.steps, cfg.warmup, start=task.lr_decay_start(cfg))
         self.schedulers = {
@@ -100,7 +113,8 @@ class Trainer:
         self.ema = EMA(g_nets, cfg.ema) if cfg.ema > 0 else None
         self.run_nets = self.nets
         if cfg.compile:
-            self.run_nets = {k: torch.compile(v) for k, v in self.nets.items()}
+            options = self.compile_options
+            self.run_nets = {k: torch.compile(v, **options) for k, v in self.nets.items()}
 
         self.step = 0
         self.train_seconds = 0.0
@@ -131,6 +145,8 @@ class Trainer:
         kwargs: dict[str, Any] = {}
         if self.device.type == "cuda":
             kwargs["fused"] = True  # one kernel for the whole update
+        if self.optimizer_options is not None:
+            kwargs = dict(self.optimizer_options)
         return torch.optim.AdamW(
             params,
             lr=lr,
@@ -312,10 +328,12 @@ class Trainer:
     def write_samples(self) -> Path | None:
         if self._fixed_batch is None:
             return None
+        # A generation task (takes_image False) samples its own fixed noise: no data batch.
+        batch = self._fixed_batch if self.task.takes_image else {}
         with self._eval_mode() as nets:
             with autocast(self.device, self.dtype):
-                out = self.task.forward(nets, self._fixed_batch)
-            columns = self.task.sample_columns(self._fixed_batch, out)
+                out = self.task.forward(nets, batch)
+            columns = self.task.sample_columns(batch, out)
         path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
         save_grid(columns, path)
         return path
