@@ -1,11 +1,18 @@
 """The plugin API of imgen: every hook a plugin may implement.
 
 Each ``imgen_register_*`` hook receives a ``register`` callback (the pattern of simonw/llm).
-Plugins call it once per thing they provide. Implementations may accept a subset of a hook's
-arguments, so adding an argument to a hook later does not break existing plugins.
+Plugins call it once per thing they provide. ``docs/plugins.md`` is the guide; it documents
+every hook below with its signature (a test keeps the two in step).
 
 Registrations may be lazy: pass ``"module:attribute"`` instead of the object, so that listing
 plugins, tasks and models does not import torch.
+
+Versioning: hooks only ever gain arguments, never lose or rename them, and an implementation
+may declare any subset of its hook's arguments (by name, in any order), so a plugin written
+for an older imgen keeps working. A plugin written for a newer imgen, whose implementation
+asks for an argument this imgen does not provide, is reported in one sentence ("... asks for
+X, which imgen 0.1.0 does not provide; upgrade imgen") and skipped; an implementation of a
+hook this imgen does not have is ignored, with a note in ``imgen plugins``.
 """
 
 from __future__ import annotations

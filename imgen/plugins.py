@@ -11,11 +11,13 @@ Environment:
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
+from types import ModuleType
 from typing import Any
 
 import pluggy
@@ -47,6 +49,8 @@ class PluginInfo:
     registered: dict[str, list[str]] = field(default_factory=dict)
     status: str = "ok"  # ok | error | disabled
     error: str = ""
+    # Things worth knowing that are not errors, e.g. a hook this imgen does not have.
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +61,7 @@ class PluginInfo:
             "registered": self.registered,
             "status": self.status,
             "error": self.error,
+            "notes": self.notes,
         }
 
 
@@ -72,15 +77,23 @@ def _strict() -> bool:
 
 
 class PluginHost:
-    """A pluggy manager plus what each plugin loaded and registered."""
+    """A pluggy manager plus what each plugin loaded and registered.
+
+    Args:
+        entry_points: the plugins to load [default: the installed ``imgen`` entry points].
+        report: receives one line per plugin error [default: print to stderr].
+        specs: the module of hook specifications [default: :mod:`imgen.hookspecs`]; tests
+            pass another one to play an older or newer imgen.
+    """
 
     def __init__(
         self,
         entry_points: list[metadata.EntryPoint] | None = None,
         report: Callable[[str], None] | None = None,
+        specs: ModuleType = hookspecs,
     ) -> None:
         self.pm = pluggy.PluginManager("imgen")
-        self.pm.add_hookspecs(hookspecs)
+        self.pm.add_hookspecs(specs)
         self.plugins: dict[str, PluginInfo] = {}
         self._report = report or (lambda line: print(line, file=sys.stderr))
         self._registries: Registries | None = None
@@ -116,25 +129,51 @@ class PluginHost:
                 continue
             try:
                 module = ep.load()
-                self._check_hookimpls(module)
+                info.notes = self._check_hookimpls(module)
                 self.pm.register(module, name=ep.name)
-            except Exception as exc:  # a broken plugin must never break the CLI
+            # A broken plugin must never break the CLI, not even one that calls sys.exit()
+            # while it is imported (Ctrl-C still stops imgen).
+            except (Exception, SystemExit) as exc:
                 self.fail(ep.name, "failed to load", exc)
 
-    def _check_hookimpls(self, module: Any) -> None:
-        """Refuse hookimpls that ask for arguments their hook does not have, in a sentence.
+    def _check_hookimpls(self, module: Any) -> list[str]:
+        """Check a plugin's hookimpls against this imgen's hooks; returns notes for the user.
 
-        (pluggy would refuse them too, with a multi-line PluginValidationError.)
+        Hook versioning: an implementation may take any subset of its hook's arguments, so
+        adding an argument to a hook never breaks older plugins. An implementation that asks
+        for an argument this imgen does not have (a plugin written for a newer imgen) is
+        refused in one sentence (pluggy would refuse it too, with a multi-line
+        PluginValidationError). An implementation of a hook this imgen does not have is
+        ignored, with a note that ``imgen plugins`` shows (a newer hook, or a typo).
         """
+        notes = []
+        known = sorted(self.hook_names())
         for attribute in dir(module):
             opts = self.pm.parse_hookimpl_opts(module, attribute)
+            if opts is None:  # not a hookimpl
+                continue
             spec = getattr(getattr(self.pm.hook, attribute, None), "spec", None)
-            if opts is None or spec is None:  # not a hookimpl, or a hook this imgen lacks
+            if spec is None:
+                # a typo is one or two letters off; a newer hook shares only the prefix
+                close = difflib.get_close_matches(attribute, known, n=1, cutoff=0.9)
+                hint = f"; did you mean {close[0]}?" if close else " (a newer imgen may have it)"
+                notes.append(
+                    f"{attribute} is not a hook of imgen {_version()} and is ignored{hint}"
+                )
                 continue
             impl = pluggy.HookImpl(module, "", getattr(module, attribute), opts)
             missing = [name for name in impl.argnames if name not in spec.argnames]
             if missing:
                 raise RegistryError(_missing_arguments(attribute, missing))
+        return notes
+
+    def hook_names(self) -> list[str]:
+        """The hooks this imgen specifies (those of its hookspecs module)."""
+        return [
+            name
+            for name, caller in vars(self.pm.hook).items()
+            if getattr(caller, "spec", None) is not None
+        ]
 
     def fail(self, plugin: str, what: str, exc: BaseException) -> None:
         """Record a plugin error and report it in one stderr line (or re-raise when strict)."""
@@ -187,19 +226,34 @@ class PluginHost:
                 owned.setdefault(plugin, []).extend(added)
                 for registry, name in added:  # e.g. {"generators": ["rrdbnet"]}
                     info.registered.setdefault(registry.plural, []).append(name)
+        known = set(self.hook_names())
         for info in self.plugins.values():
             if info.status == "ok":
                 plugin = self.pm.get_plugin(info.name)
                 if plugin is not None:
-                    info.hooks = sorted({c.name for c in self.pm.get_hookcallers(plugin) or []})
+                    callers = self.pm.get_hookcallers(plugin) or []
+                    info.hooks = sorted({c.name for c in callers if c.name in known})
         return registries
 
     def add_commands(self, cli: Any) -> None:
-        """Let plugins add top-level commands; a failing plugin is reported, not fatal."""
+        """Let plugins add top-level commands; a failing plugin is reported, not fatal.
+
+        A plugin may not replace a command that exists already (imgen's own, e.g.
+        ``uninstall``, must keep working whatever is installed): that is a plugin error.
+        """
         for impl in reversed(self.pm.hook.imgen_register_commands.get_hookimpls()):
+            before = dict(cli.commands)
             try:
                 call_hookimpl(impl, {"cli": cli})
+                replaced = sorted(n for n, c in before.items() if cli.commands.get(n) is not c)
+                if replaced:
+                    raise RegistryError(
+                        f"command {', '.join(map(repr, replaced))} exists already; "
+                        f"give the plugin's command another name"
+                    )
             except Exception as exc:
+                cli.commands.clear()  # nothing of a failing plugin stays, not even a command
+                cli.commands.update(before)
                 self.fail(impl.plugin_name, "hook imgen_register_commands raised", exc)
 
 
@@ -215,11 +269,15 @@ def call_hookimpl(impl: pluggy.HookImpl, available: dict[str, Any]) -> Any:
     return impl.function(**{name: available[name] for name in impl.argnames})
 
 
-def _missing_arguments(hook: str, missing: list[str]) -> str:
+def _version() -> str:
     from imgen import __version__
 
+    return __version__
+
+
+def _missing_arguments(hook: str, missing: list[str]) -> str:
     return (
-        f"{hook} asks for {', '.join(missing)}, which imgen {__version__} does not "
+        f"{hook} asks for {', '.join(missing)}, which imgen {_version()} does not "
         f"provide; upgrade imgen"
     )
 

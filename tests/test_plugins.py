@@ -153,6 +153,7 @@ def test_core_plugin_is_always_there(host_of):
         "registered",
         "status",
         "error",
+        "notes",
     }
 
 
@@ -371,7 +372,7 @@ def test_hookimpl_asking_for_a_missing_argument_is_a_clear_error(make_plugin, ho
     assert "toynet" in host.registries.generators
 
 
-def test_hookimpl_of_a_hook_this_imgen_lacks_is_ignored(make_plugin, host_of, lines):
+def test_hookimpl_of_a_hook_this_imgen_lacks_is_ignored_with_a_note(make_plugin, host_of, lines):
     ep = make_plugin(
         "newer",
         """
@@ -390,8 +391,118 @@ def test_hookimpl_of_a_hook_this_imgen_lacks_is_ignored(make_plugin, host_of, li
     )
     host = host_of(ep)
     assert "newloss" in host.registries.losses
-    assert host.plugins["newer"].status == "ok"
-    assert lines == []
+    info = host.plugins["newer"]
+    assert info.status == "ok"
+    assert info.hooks == ["imgen_register_losses"]  # only hooks this imgen has
+    assert info.notes == [
+        f"imgen_register_exporters is not a hook of imgen {__version__} and is ignored "
+        f"(a newer imgen may have it)"
+    ]
+    assert lines == []  # a note, not an error: nothing on stderr
+
+
+def test_a_misspelt_hook_gets_a_suggestion(make_plugin, host_of):
+    ep = make_plugin(
+        "typo",
+        """
+        from imgen import hookimpl
+
+
+        @hookimpl
+        def imgen_register_model(register):
+            register("typonet", "builtins:dict")
+        """,
+    )
+    host = host_of(ep)
+    assert "typonet" not in host.registries.generators
+    (note,) = host.plugins["typo"].notes
+    assert note.endswith("is ignored; did you mean imgen_register_models?")
+
+
+FUTURE_SPECS = """
+    import pluggy
+
+    hookspec = pluggy.HookspecMarker("imgen")
+
+
+    @hookspec
+    def imgen_register_models(register, device):
+        \"\"\"A later imgen passes the device too.\"\"\"
+"""
+
+
+def test_adding_an_argument_to_a_hook_does_not_break_older_plugins(make_module, make_plugin):
+    """Play a future imgen whose imgen_register_models also takes ``device``: a plugin
+    written for today's hook (``register`` only) loads and is called with what it asks for."""
+    import importlib
+
+    from imgen.plugins import call_hookimpl
+
+    specs = importlib.import_module(make_module(FUTURE_SPECS, stem="specs"))
+    old = make_plugin("old", registers("models", "oldnet"))
+    host = PluginHost(entry_points=[old], report=pytest.fail, specs=specs)
+    assert host.plugins["old"].status == "ok"
+
+    (impl,) = [
+        i for i in host.pm.hook.imgen_register_models.get_hookimpls() if i.plugin_name == "old"
+    ]
+    names: list[str] = []
+    call_hookimpl(impl, {"register": lambda name, *a, **k: names.append(name), "device": "cpu"})
+    # and through pluggy itself, which passes each implementation its own arguments
+    host.pm.hook.imgen_register_models(
+        register=lambda name, *a, **k: names.append(name), device="cpu"
+    )
+    assert names.count("oldnet") == 2
+
+
+def test_every_hook_of_hookspecs_is_known_to_the_host(host_of):
+    import inspect
+
+    from imgen import hookspecs
+
+    specified = {
+        name
+        for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+        if name.startswith("imgen_")
+    }
+    assert set(host_of().hook_names()) == specified
+
+
+def test_a_plugin_exiting_on_import_is_reported_not_fatal(make_plugin, host_of, lines):
+    host = host_of(make_plugin("quitter", "import sys\nsys.exit('no GPU, bye')\n"))
+    assert host.plugins["quitter"].status == "error"
+    assert lines == ["imgen: plugin 'quitter' failed to load: SystemExit: no GPU, bye"]
+
+
+COMMANDS_PLUGIN = """
+    import click
+    from imgen import hookimpl
+
+
+    @hookimpl
+    def imgen_register_commands(cli):
+        cli.add_command(click.Command("hello", callback=lambda: None))
+        cli.add_command(click.Command("{name}", callback=lambda: None))
+"""
+
+
+def test_a_plugin_cannot_replace_imgens_own_commands(make_plugin, host_of, lines):
+    import click
+
+    cli = click.Group(commands=[click.Command("uninstall"), click.Command("tasks")])
+    original = dict(cli.commands)
+    host = host_of(make_plugin("hijack", COMMANDS_PLUGIN.replace("{name}", "uninstall")))
+    host.add_commands(cli)
+    assert cli.commands == original  # "hello" is rolled back too
+    assert lines == [
+        "imgen: plugin 'hijack' hook imgen_register_commands raised: RegistryError: command "
+        "'uninstall' exists already; give the plugin's command another name"
+    ]
+
+    ok = host_of(make_plugin("polite", COMMANDS_PLUGIN.replace("{name}", "bye")))
+    ok.add_commands(cli)
+    assert sorted(cli.commands) == ["bye", "hello", "tasks", "uninstall"]
+    assert cli.commands["uninstall"] is original["uninstall"]
 
 
 # -- the installed entry points -------------------------------------------------------------------
