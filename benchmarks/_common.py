@@ -3,46 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
+# The machine and versions helpers live in the package (imgen bench uses them too).
+from imgen.bench.environment import machine, versions
 
-def machine() -> dict[str, Any]:
-    import torch
-
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-        info["gpu_memory_gb"] = round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1)
-    return info
-
-
-def versions() -> dict[str, str]:
-    import torch
-
-    import imgen
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "imgen": imgen.__version__,
-    }
+__all__ = ["eval_curve", "machine", "train_and_read", "versions", "write_json"]
 
 
 def write_json(path: str | Path, settings: dict[str, Any], results: Any) -> None:

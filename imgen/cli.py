@@ -13,7 +13,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from imgen import __version__
+from imgen import __version__, cli_plugins
 from imgen.errors import ImgenError, UsageError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -42,7 +42,8 @@ class ImgenGroup(click.Group):
         return super().list_commands(ctx)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        self._add_plugin_commands()
+        if name not in self.commands:  # imgen's own commands (uninstall...) load no plugin
+            self._add_plugin_commands()
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -182,7 +183,7 @@ def _eval_command(task: Any) -> click.Command:
 
     def callback(
         run: str | None,
-        data: str,
+        data: str | None,
         device: str,
         as_json: bool,
         tile: int | None,
@@ -206,7 +207,7 @@ def _eval_command(task: Any) -> click.Command:
         if as_json:
             click.echo(json.dumps(result, indent=2))
             return
-        click.echo(f"{task.name} on {data} ({result['images']} images)")
+        click.echo(f"{task.name} on {result['data']} ({result['images']} images)")
         for name, value in result["metrics"].items():
             click.echo(
                 f"  {name:<10} {value:.4f}" if isinstance(value, float) else f"  {name:<10} {value}"
@@ -222,7 +223,12 @@ def _eval_command(task: Any) -> click.Command:
             help="Run directory to evaluate (its config and weights).",
         ),
         click.Option(
-            ["--data"], type=click.Path(exists=True), required=True, help="Evaluation folder."
+            ["--data"],
+            type=click.Path(exists=True),
+            required=task.takes_image,  # a generation task compares with its training data
+            help="Evaluation folder."
+            if task.takes_image
+            else "Real images to compare with [default: the run's training data].",
         ),
         click.Option(["--device"], default="auto", show_default=True, help="auto, cpu, cuda."),
         click.Option(["--tile"], type=int, default=None, help="Tile size for large images."),
@@ -329,6 +335,8 @@ def plugins(as_json: bool) -> None:
             click.echo(f"  hooks: {', '.join(row['hooks'])}")
         for kind, names in row["registered"].items():
             click.echo(f"  {kind}: {', '.join(names)}")
+        for note in row["notes"]:  # e.g. a hook of a newer imgen, ignored
+            click.echo(f"  note: {note}")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -477,8 +485,14 @@ def _task_predict_options(run: str) -> list[click.Option]:
 @click.option(
     "--run", required=True, type=click.Path(file_okay=False, exists=True), help="Run directory."
 )
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.argument("inputs", nargs=-1, required=False, type=click.Path(exists=True))
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(),
+    help="Output folder; for a generation run, the grid's PNG file (a folder with --separate).",
+)
 @click.option("--tile", type=int, default=None, help="Process in tiles of N input pixels.")
 @click.option(
     "--tile-overlap",
@@ -489,6 +503,21 @@ def _task_predict_options(run: str) -> list[click.Option]:
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps.")
 @click.option("--raw", is_flag=True, help="Use the raw weights instead of the EMA copy.")
+@click.option(
+    "--n", "n", type=int, default=64, show_default=True, help="Generation runs: samples to draw."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Generation runs: noise seed.")
+@click.option(
+    "--class",
+    "label",
+    default=None,
+    metavar="NAME",
+    help="Conditional generation runs: draw every sample from this class [default: all "
+    "classes, in equal blocks].",
+)
+@click.option(
+    "--separate", is_flag=True, help="Generation runs: one PNG per sample into the -o folder."
+)
 def predict(
     run: str,
     inputs: tuple[str, ...],
@@ -497,30 +526,70 @@ def predict(
     tile_overlap: int,
     device: str,
     raw: bool,
+    n: int,
+    seed: int,
+    label: str | None,
+    separate: bool,
     **task_options: Any,
 ) -> None:
     """Apply a trained run to images (files or folders) of any size; writes PNGs to OUT.
 
     With --run, the options of the run's task are offered too (e.g. --direction for style).
+    A generation run (e.g. dcgan) takes no INPUTS: it draws --n samples and writes them as
+    one grid to -o FILE.png, or one PNG per sample into the -o folder with --separate.
 
     \b
     Examples:
       imgen predict --run runs/sr-20261127-101500 photo.png -o out/ --tile 256
       imgen predict --run runs/style-20261127-101500 --direction BtoA photos/ -o out/
+      imgen predict --run runs/dcgan-20261127-101500 --n 64 --seed 1 -o grid.png
+      imgen predict --run runs/dcgan-20261127-101500 --class cat --n 16 --separate -o cats/
     """
-    from imgen.evaluation import predict_files
+    from imgen.evaluation import generate_files, predict_files, run_takes_image
 
-    for path in predict_files(
-        run,
-        inputs,
-        out,
-        tile=tile,
-        tile_overlap=tile_overlap,
-        device=device,
-        ema=not raw,
-        **task_options,
-    ):
+    ctx = click.get_current_context()
+    if not run_takes_image(run):
+        if inputs:
+            raise UsageError(
+                f"{run} generates images from noise and takes no INPUTS "
+                f"({inputs[0]}, ...); use --n, --seed and -o FILE.png"
+            )
+        paths = generate_files(
+            run, out, n=n, seed=seed, label=label, separate=separate, device=device, ema=not raw
+        )
+    else:
+        generation = ("n", "seed", "label", "separate")
+        given = [p for p in generation if _explicit(ctx, {p: None})]
+        if given:
+            names = {"n": "--n", "seed": "--seed", "label": "--class", "separate": "--separate"}
+            raise UsageError(
+                f"{names[given[0]]} is for generation runs (e.g. dcgan); {run} applies its "
+                "task to INPUTS images"
+            )
+        if not inputs:
+            raise UsageError(f"missing INPUTS: the image files or folders to apply {run} to")
+        paths = predict_files(
+            run,
+            inputs,
+            out,
+            tile=tile,
+            tile_overlap=tile_overlap,
+            device=device,
+            ema=not raw,
+            **task_options,
+        )
+    for path in paths:
         click.echo(str(path))
+
+
+for _command in cli_plugins.COMMANDS:  # install, uninstall, new-plugin
+    cli.add_command(_command)
+
+
+# `imgen bench` lives in a module of its own, torch-free at import like this one.
+from imgen.cli_bench import bench  # noqa: E402
+
+cli.add_command(bench)
 
 
 def main() -> None:

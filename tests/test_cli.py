@@ -127,7 +127,7 @@ def test_train_sr_help_shows_the_generated_options(runner):
         "--batch-size",
         "--scale",
         "--cache / --no-cache",
-        "--gan-loss [vanilla|lsgan|hinge|ragan]",
+        "--gan-loss [vanilla|lsgan|hinge|wgan-gp|ragan]",
         "--resume",
     ):
         assert option in text
@@ -176,7 +176,7 @@ def test_light_commands_do_not_import_torch(args):
     [
         (["train", "srr"], "unknown task 'srr'; did you mean 'sr'?"),
         (["eval", "rs"], "unknown task 'rs'; did you mean 'sr'?"),
-        (["train", "pix2pixhd"], "unknown task 'pix2pixhd'; registered: sr"),
+        (["train", "pix2pixhd"], "unknown task 'pix2pixhd'; registered: dcgan, sr"),
     ],
 )
 def test_unknown_task_is_a_usage_error_with_suggestion(runner, args, message):
@@ -197,7 +197,7 @@ def test_tasks_json_lists_sr_from_the_sr_plugin(runner):
 def test_tasks_text(runner):
     result = invoke(runner, "tasks")
     assert result.exit_code == 0
-    assert result.output.startswith("sr ")
+    assert any(line.startswith("sr ") for line in result.output.splitlines())
     assert "[sr 0.1.0]" in result.output
 
 

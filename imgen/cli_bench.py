@@ -1,0 +1,155 @@
+"""``imgen bench``: the benchmark suite on this machine's CPU or GPU.
+
+Kept apart from :mod:`imgen.cli` and torch-free at import, so that ``imgen --help`` stays fast;
+the suite itself is :mod:`imgen.bench`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from imgen.errors import UsageError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _split(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _parse_sets(items: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; values are read as JSON where they parse (numbers, true, null)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r} is not KEY=VALUE (e.g. --set num_block=8)")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("tasks", nargs=-1, metavar="[TASK[:VARIANT]]...")
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto (cuda if there is one, else cpu), cuda, cuda:N or cpu.",
+)
+@click.option(
+    "--quick", is_flag=True, help="Fewer modes, steps and repeats (CPU: under 10 minutes)."
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the report (machine, versions, settings, every row) to this file.",
+)
+@click.option(
+    "--modes",
+    default=None,
+    metavar="LIST",
+    help="Training modes to measure, comma-separated [default: all; --quick: "
+    "baseline,defaults,bf16,channels_last,fused,fast].",
+)
+@click.option(
+    "--sections",
+    default=None,
+    metavar="LIST",
+    help="Sections to run, comma-separated [default: train,inference,data,metrics].",
+)
+@click.option("--steps", type=click.IntRange(1), default=None, help="Timed training steps.")
+@click.option(
+    "--warmup",
+    type=click.IntRange(0),
+    default=None,
+    help="Untimed warm-up steps (at least 1; compiled modes at least 3).",
+)
+@click.option("--batch-size", type=click.IntRange(1), default=None, help="Training batch.")
+@click.option("--crop", type=click.IntRange(1), default=None, help="Training crop (pixels).")
+@click.option(
+    "--size", type=click.IntRange(16), default=None, help="Inference: output side in pixels."
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A task config option for every row (repeatable), e.g. --set num_block=8.",
+)
+@click.option(
+    "--max-minutes",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Start no torch.compile mode that would end after this many minutes of the suite "
+    "(as long as the longest so far); they are listed as skipped [default: 6 on a GPU, 25 "
+    "on the CPU; --quick measures no compiled mode].",
+)
+def bench(
+    tasks: tuple[str, ...],
+    device: str,
+    quick: bool,
+    json_path: str | None,
+    modes: str | None,
+    sections: str | None,
+    steps: int | None,
+    warmup: int | None,
+    batch_size: int | None,
+    crop: int | None,
+    size: int | None,
+    sets: tuple[str, ...],
+    max_minutes: float | None,
+) -> None:
+    """Measure imgen on this machine: training, inference, data pipeline, metrics.
+
+    Training: samples/s, peak memory, FLOPs and TFLOP/s of each task's real training step (D
+    and G updates) in the baseline mode (fp32, NCHW, eager, plain Adam), each speed knob
+    alone, imgen's defaults, and `fast`, the best combination. Inference: megapixels/s whole
+    and tiled. Data: what the loader delivers against what the step consumes. Metrics: PSNR
+    and SSIM speed and agreement with scikit-image. Prints Markdown tables to stdout,
+    progress to stderr.
+
+    TASK is a registered task (a plugin's too), optionally with one of its variants, e.g.
+    sr:rrdbnet; without TASK every task is measured.
+
+    \b
+    Examples:
+      imgen bench --quick --device cpu
+      imgen bench --device cuda --json benchmarks/results/h100-2026-11-27.json
+      imgen bench sr:srresnet --modes baseline,bf16 --steps 3 --sections train
+    """
+    from imgen.bench import SuiteOptions, run_suite
+    from imgen.bench.table import render
+
+    options = SuiteOptions(
+        tasks=tasks,
+        device=device,
+        quick=quick,
+        modes=_split(modes),
+        sections=_split(sections),
+        steps=steps,
+        warmup=warmup,
+        batch_size=batch_size,
+        crop=crop,
+        size=size,
+        overrides=_parse_sets(sets),
+        max_minutes=max_minutes,
+    )
+    report = run_suite(options)
+    click.echo(render(report), nl=False)
+    if json_path:
+        path = Path(json_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        click.echo(f"imgen bench: wrote {path}", err=True)
