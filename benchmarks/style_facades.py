@@ -5,7 +5,8 @@
         -- --precision bf16 --no-channels-last --identity-weight 0
 
 Trains ``imgen train style`` (resnet, 6 blocks, 128x128, batch 1, LSGAN, cycle 10, identity
-0.5 unless overridden) with the test-set cycle L1 evaluated during training, then runs ``imgen eval style``
+0.5 unless overridden) with the test-set cycle L1 evaluated during training, then runs
+``imgen eval style``
 (cycle L1, paired PSNR/SSIM/L1 against the facades partners, and the domain-realism score),
 and the same evaluation of the untrained generators for comparison.
 Arguments after ``--`` go to ``imgen train style`` unchanged.

@@ -301,3 +301,13 @@ def test_fixed_seed_gives_same_first_step(photo_folder, tmp_path):
         results.append(weights(Trainer(task, cfg, quiet=True).fit()))
     for key in results[0]:
         np.testing.assert_array_equal(results[0][key].numpy(), results[1][key].numpy())
+
+
+@pytest.mark.parametrize(("option", "expected"), [(None, False), (True, True), (False, False)])
+def test_channels_last_defaults_to_off_on_the_cpu(photo_folder, tmp_path, option, expected):
+    # The default (None) means "on CUDA only": imgen bench measured it slower on the CPU.
+    task, cfg = tiny_sr_config(photo_folder, tmp_path, channels_last=option)
+    trainer = Trainer(task, cfg, quiet=True)
+    assert trainer.channels_last is expected
+    weight = next(p for p in trainer.nets["G"].parameters() if p.dim() == 4)
+    assert weight.is_contiguous(memory_format=torch.channels_last) is expected

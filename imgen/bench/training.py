@@ -60,7 +60,7 @@ def effective_settings(trainer: Trainer) -> dict[str, Any]:
         compiled = trainer.compile_options.get("mode", "default")
     return {
         "precision": precision,
-        "channels_last": bool(trainer.cfg.channels_last),
+        "channels_last": trainer.channels_last,
         "optimizer": _optimizer_kind(trainer),
         "compile": compiled,
     }

@@ -80,7 +80,12 @@ class Trainer:
 
         task.setup(cfg, self.device, train=True)
         self.nets = {k: v.to(self.device) for k, v in task.build(cfg).items()}
-        if cfg.channels_last:
+        # Default (None): on CUDA only. `imgen bench --quick --device cpu` measured it from
+        # 0.85x (dcgan) to 1.07x (srresnet) of NCHW on the CPU, where it is no safe default.
+        self.channels_last = (
+            cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
+        )
+        if self.channels_last:
             for net in self.nets.values():
                 net.to(memory_format=torch.channels_last)
         self.groups = {
@@ -220,7 +225,7 @@ class Trainer:
 
     def _prepare(self, batch: dict) -> dict:
         batch = self.task.prepare(batch)
-        if self.cfg.channels_last:
+        if self.channels_last:
             batch = {
                 k: v.contiguous(memory_format=torch.channels_last)
                 if isinstance(v, torch.Tensor) and v.dim() == 4
