@@ -69,7 +69,7 @@ class TrainConfig:
     channels_last: bool | None = option(
         None,
         "channels_last memory format [default: on CUDA, off elsewhere; `imgen bench` measured "
-        "it 0.85-1.07x on the CPU, see the README's performance section].",
+        "it 0.85-1.13x on the CPU, see the README's performance section].",
     )
     compile: bool = option(False, "torch.compile the networks.")
     seed: int = option(0, "Random seed (weights, data order, crops).")

@@ -81,7 +81,7 @@ class Trainer:
         task.setup(cfg, self.device, train=True)
         self.nets = {k: v.to(self.device) for k, v in task.build(cfg).items()}
         # Default (None): on CUDA only. `imgen bench --quick --device cpu` measured it from
-        # 0.85x (dcgan) to 1.07x (srresnet) of NCHW on the CPU, where it is no safe default.
+        # 0.85x (dcgan) to 1.13x (srresnet) of NCHW on the CPU, where it is no safe default.
         self.channels_last = (
             cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
         )
