@@ -74,9 +74,12 @@ def test_adversarial_losses_match_hand_computation(kind: str) -> None:
     d_expected, g_expected = _expected(kind, REAL, FAKE)
     assert adversarial_d_loss(kind, real, fake).item() == pytest.approx(d_expected, rel=1e-12)
     assert adversarial_g_loss(kind, fake, real).item() == pytest.approx(g_expected, rel=1e-12)
+    # The module twin through an identity critic (the "logits" are the images themselves).
     crit = GANLoss(kind)
-    assert crit.d_loss(real, fake).item() == pytest.approx(d_expected, rel=1e-12)
-    assert crit.g_loss(fake, real).item() == pytest.approx(g_expected, rel=1e-12)
+    loss, logs = crit.discriminator(lambda x: x, real, fake)
+    assert loss.item() == pytest.approx(d_expected, rel=1e-12)
+    assert logs["d_real"].item() == pytest.approx(_mean(REAL))
+    assert crit.generator(lambda x: x, fake, real).item() == pytest.approx(g_expected, rel=1e-12)
 
 
 def test_ragan_functions_match_dispatch() -> None:
@@ -99,20 +102,24 @@ def test_label_smoothing() -> None:
     fake = torch.tensor(FAKE, dtype=torch.float64)
     d = adversarial_d_loss("vanilla", real, fake, real_label=0.9)
     assert d.item() == pytest.approx(_bce(REAL, 0.9) + _bce(FAKE, 0.0), rel=1e-12)
-    crit = GANLoss("lsgan", real_label=0.9, fake_label=0.1)
-    lsgan = _mean([(x - 0.9) ** 2 for x in REAL]) + _mean([(x - 0.1) ** 2 for x in FAKE])
-    assert crit.d_loss(real, fake).item() == pytest.approx(lsgan, rel=1e-12)
+    lsgan = adversarial_d_loss("lsgan", real, fake, real_label=0.9, fake_label=0.1)
+    expected = _mean([(x - 0.9) ** 2 for x in REAL]) + _mean([(x - 0.1) ** 2 for x in FAKE])
+    assert lsgan.item() == pytest.approx(expected, rel=1e-12)
 
 
-def test_ganloss_forward_is_basicsr_primitive() -> None:
-    x = torch.tensor(FAKE, dtype=torch.float64)
-    assert GANLoss("vanilla")(x, True).item() == pytest.approx(_bce(FAKE, 1.0))
-    hinge = GANLoss("hinge")
-    assert hinge(x, False, is_disc=True).item() == pytest.approx(
-        _mean([max(0.0, 1.0 + v) for v in FAKE])
-    )
-    assert hinge(x, True).item() == pytest.approx(-_mean(FAKE))
-    assert GANLoss("wgan")(x, False).item() == pytest.approx(_mean(FAKE))
+def test_ganloss_module_has_two_objectives_and_checks_its_arguments() -> None:
+    w = torch.tensor([3.0, 4.0])
+    crit = GANLoss("wgan-gp", gp_weight=2.0, r1_weight=1.0)
+    loss, logs = crit.discriminator(lambda x: x @ w, torch.ones(4, 2), torch.zeros(4, 2))
+    # (0 - 7) + 2 * (|w| - 1)^2 + 1/2 * |w|^2 = -7 + 32 + 12.5
+    assert loss.item() == pytest.approx(37.5)
+    assert sorted(logs) == ["d_fake", "d_real", "gp", "r1"]
+    with pytest.raises(TypeError, match=r"\.discriminator\(critic, real, fake\)"):
+        crit(torch.zeros(1), True)
+    with pytest.raises(ValueError, match="Did you mean 'hinge'"):
+        GANLoss("hinje")
+    with pytest.raises(ValueError, match=">= 0"):
+        GANLoss("vanilla", gp_weight=-1.0)
 
 
 def test_bad_kind_and_missing_real_logits() -> None:
@@ -178,7 +185,8 @@ def test_perceptual_loss_without_weights_raises(tmp_path: Path, monkeypatch) -> 
 
 
 def test_perceptual_loss_loads_torchvision_vgg19_file(tmp_path: Path, monkeypatch) -> None:
-    torchvision = pytest.importorskip("torchvision")
+    import torchvision
+
     # The layout of torchvision's vgg19 on the meta device (no 550 MB allocation); the
     # features get random weights, the classifier is left out to keep the file small.
     with torch.device("meta"):

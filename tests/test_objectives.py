@@ -31,7 +31,7 @@ from imgen.losses.adversarial import (
     r1_penalty,
 )
 from imgen.nn.spectral import apply_spectral_norm, has_spectral_norm, spectral_norm_layers
-from imgen.task import Task
+from imgen.task import GANTask, Task
 
 W = torch.tensor([0.3, -1.2, 2.0])  # ||W|| = sqrt(0.09 + 1.44 + 4) = sqrt(5.53)
 B = 0.7
@@ -142,7 +142,8 @@ def test_wgan_gp_is_a_name_of_the_wgan_loss_everywhere() -> None:
     assert canonical_kind("wgan-gp") == "wgan"
     assert adversarial_d_loss("wgan-gp", real, fake).item() == pytest.approx(-1.75)
     assert adversarial_g_loss("wgan-gp", fake).item() == pytest.approx(0.25)
-    assert GANLoss("wgan-gp").d_loss(real, fake).item() == pytest.approx(-1.75)
+    loss, logs = GANLoss("wgan-gp", gp_weight=0.0).discriminator(lambda x: x, real, fake)
+    assert loss.item() == pytest.approx(-1.75) and "gp" not in logs
 
 
 def test_plain_wgan_adds_no_penalty() -> None:
@@ -217,11 +218,10 @@ def test_apply_spectral_norm_leaves_designed_sn_networks_alone() -> None:
 
 # -- config and d_steps ------------------------------------------------------------------------
 def test_default_d_steps_is_n_critic() -> None:
-    task = Task()
+    task = GANTask()
     task.cfg = GANConfig(n_critic=5)
     assert task.d_steps() == 5
-    task.cfg = object()  # a config without GAN options: one D step
-    assert task.d_steps() == 1
+    assert Task().d_steps() == 1  # a task without a discriminator: one D step
 
 
 @pytest.mark.parametrize(

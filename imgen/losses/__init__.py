@@ -23,7 +23,7 @@ from imgen.losses.perceptual import (
     WeightsUnavailable,
     find_vgg19_weights,
 )
-from imgen.losses.pixel import CharbonnierLoss, L1Loss, charbonnier_loss, l1_loss
+from imgen.losses.pixel import CharbonnierLoss, L1Loss, L2Loss, charbonnier_loss, l1_loss, l2_loss
 
 __all__ = [
     "GAN_KINDS",
@@ -33,6 +33,7 @@ __all__ = [
     "CharbonnierLoss",
     "GANLoss",
     "L1Loss",
+    "L2Loss",
     "PerceptualLoss",
     "WeightsUnavailable",
     "adversarial_d_loss",
@@ -45,5 +46,6 @@ __all__ = [
     "generator_objective",
     "gradient_penalty",
     "l1_loss",
+    "l2_loss",
     "r1_penalty",
 ]

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from imgen.losses.penalties import gradient_penalty, r1_penalty
+
 __all__ = [
     "GAN_KINDS",
     "GAN_LOSSES",
@@ -245,155 +247,6 @@ def adversarial_g_loss(
     return g_loss_ragan(real_logits, fake_logits, real_label=real_label, fake_label=fake_label)
 
 
-class GANLoss(nn.Module):
-    """Module twin of :func:`adversarial_d_loss` / :func:`adversarial_g_loss` with fixed labels.
-
-    ``forward(logits, target_is_real, is_disc=False)`` is BasicSR's ``GANLoss`` primitive: the
-    loss of one batch of logits against the real or the fake target (hinge uses the margin only
-    when ``is_disc``). ESRGAN's relativistic loss is that primitive with ``vanilla`` applied to
-    logit differences, so for ``kind="ragan"`` ``forward`` behaves as ``vanilla``; use
-    :meth:`d_loss` / :meth:`g_loss` for the complete objectives.
-
-    Args:
-        kind: one of :data:`GAN_LOSSES`.
-        real_label: target for real images (vanilla, lsgan, ragan).
-        fake_label: target for fake images (vanilla, lsgan, ragan).
-
-    Example:
-        >>> crit = GANLoss("lsgan")
-        >>> crit.d_loss(torch.ones(2, 1), torch.zeros(2, 1))
-        tensor(0.)
-    """
-
-    def __init__(self, kind: str, real_label: float = 1.0, fake_label: float = 0.0):
-        super().__init__()
-        self.kind = _check_kind(kind)
-        self.real_label = real_label
-        self.fake_label = fake_label
-
-    def extra_repr(self) -> str:
-        return f"kind={self.kind!r}, real_label={self.real_label}, fake_label={self.fake_label}"
-
-    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        """Discriminator loss; see :func:`adversarial_d_loss`."""
-        return adversarial_d_loss(
-            self.kind,
-            real_logits,
-            fake_logits,
-            real_label=self.real_label,
-            fake_label=self.fake_label,
-        )
-
-    def g_loss(
-        self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Generator loss; see :func:`adversarial_g_loss`."""
-        return adversarial_g_loss(
-            self.kind,
-            fake_logits,
-            real_logits,
-            real_label=self.real_label,
-            fake_label=self.fake_label,
-        )
-
-    def forward(
-        self, logits: torch.Tensor, target_is_real: bool, is_disc: bool = False
-    ) -> torch.Tensor:
-        if self.kind in ("vanilla", "ragan"):
-            return _bce(logits, self.real_label if target_is_real else self.fake_label)
-        if self.kind == "lsgan":
-            return _mse(logits, self.real_label if target_is_real else self.fake_label)
-        if self.kind == "hinge" and is_disc:
-            return F.relu(1.0 - logits).mean() if target_is_real else F.relu(1.0 + logits).mean()
-        # wgan, and the hinge generator term
-        return -logits.mean() if target_is_real else logits.mean()
-
-
-def gradient_penalty(
-    critic: Callable[..., torch.Tensor],
-    real: torch.Tensor,
-    fake: torch.Tensor,
-    **critic_kwargs: object,
-) -> torch.Tensor:
-    r"""WGAN-GP gradient penalty (Gulrajani et al. 2017).
-
-    .. math::
-        \mathrm{GP} = \mathbb{E}_{\hat x}\big[(\lVert \nabla_{\hat x} D(\hat x) \rVert - 1)^2\big],
-        \quad \hat x = \alpha x_r + (1 - \alpha) x_f,\ \alpha \sim U(0, 1)
-
-    with one :math:`\alpha` per sample and the norm taken per sample over all its elements. The
-    graph is kept (``create_graph=True``) so the penalty can be back-propagated into the critic.
-    The usual weight is :math:`\lambda = 10`, applied by the caller. A per-pixel critic is
-    summed over its outputs, which gives each sample the gradient of its own score map.
-
-    Args:
-        critic: the discriminator, called as ``critic(x_hat, **critic_kwargs)``.
-        real: real images.
-        fake: generated images (detached here).
-        critic_kwargs: extra keyword arguments for the critic (e.g. a condition).
-
-    Shape:
-        - real, fake: :math:`(B, *)`, same shape.
-        - Output: scalar.
-
-    Example:
-        >>> w = torch.tensor([3.0, 4.0])
-        >>> gradient_penalty(lambda x: x @ w, torch.rand(2, 2), torch.rand(2, 2))
-        tensor(16.)
-    """
-    if real.shape != fake.shape:
-        raise ValueError(
-            f"gradient_penalty needs real and fake of the same shape, got {tuple(real.shape)} "
-            f"and {tuple(fake.shape)}."
-        )
-    alpha_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
-    alpha = torch.rand(alpha_shape, device=real.device, dtype=real.dtype)
-    x_hat = (alpha * real.detach() + (1.0 - alpha) * fake.detach()).requires_grad_(True)
-    scores = critic(x_hat, **critic_kwargs)
-    (grad,) = torch.autograd.grad(
-        outputs=scores,
-        inputs=x_hat,
-        grad_outputs=torch.ones_like(scores),
-        create_graph=True,
-    )
-    # The norm in float32: under fp16 autocast the squared sum can overflow.
-    grad_norm = grad.float().flatten(1).norm(2, dim=1)
-    return ((grad_norm - 1.0) ** 2).mean()
-
-
-def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    r"""R1 regularisation (Mescheder et al. 2018): squared gradient norm on real data.
-
-    .. math::
-        R_1 = \mathbb{E}_{x_r}\big[\lVert \nabla_{x_r} D(x_r) \rVert_2^2\big]
-
-    Returns the mean over the batch of the per-sample squared norm; the caller applies the
-    weight :math:`\gamma / 2`. ``real`` must require grad *before* the discriminator forward
-    that produced ``real_logits``.
-
-    Args:
-        real_logits: discriminator output on ``real``.
-        real: the real images, with ``requires_grad=True``.
-
-    Shape:
-        - real_logits: any shape computed from ``real``.
-        - real: :math:`(B, *)`.
-        - Output: scalar.
-
-    Example:
-        >>> x = torch.rand(2, 2, requires_grad=True)
-        >>> r1_penalty(x @ torch.tensor([3.0, 4.0]), x)
-        tensor(25.)
-    """
-    if not real.requires_grad:
-        raise ValueError(
-            "r1_penalty needs gradients with respect to the real images; call "
-            "real.requires_grad_(True) before the discriminator forward."
-        )
-    (grad,) = torch.autograd.grad(outputs=real_logits.sum(), inputs=real, create_graph=True)
-    return grad.float().pow(2).flatten(1).sum(1).mean()
-
-
 def discriminator_objective(
     kind: str,
     critic: Callable[[torch.Tensor], torch.Tensor],
@@ -516,3 +369,65 @@ def generator_objective(
         with torch.no_grad():
             real_logits = critic(real)
     return adversarial_g_loss(loss_kind, critic(fake), real_logits)
+
+
+class GANLoss(nn.Module):
+    """Module twin of :func:`discriminator_objective` / :func:`generator_objective`: the
+    objective of one ``--gan-loss`` kind with its penalty weights fixed.
+
+    Registered as the ``"gan"`` loss; :class:`imgen.task.GANTask` builds it from the registry.
+
+    Args:
+        kind: one of :data:`GAN_KINDS` (``"wgan"``, the loss without penalty, too).
+        gp_weight: WGAN-GP's gradient-penalty weight (``"wgan-gp"`` only).
+        r1_weight: R1's gamma (any kind; 0: off).
+
+    Shape:
+        - real, fake: :math:`(B, *)`; critic output: any shape.
+        - Output: a scalar loss (and the discriminator's logs).
+
+    Example:
+        >>> w = torch.tensor([3.0, 4.0])
+        >>> loss, logs = GANLoss("wgan-gp").discriminator(
+        ...     lambda x: x @ w, torch.ones(4, 2), torch.zeros(4, 2))
+        >>> loss
+        tensor(153.)
+        >>> GANLoss("hinge").generator(lambda x: x @ w, torch.ones(2, 2))
+        tensor(-7.)
+    """
+
+    def __init__(self, kind: str = "vanilla", *, gp_weight: float = 10.0, r1_weight: float = 0.0):
+        super().__init__()
+        canonical_kind(kind)  # an unknown kind fails here, with a suggestion
+        if gp_weight < 0 or r1_weight < 0:
+            raise ValueError(
+                f"Penalty weights must be >= 0, got gp_weight={gp_weight} and "
+                f"r1_weight={r1_weight}."
+            )
+        self.kind, self.gp_weight, self.r1_weight = kind, gp_weight, r1_weight
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, gp_weight={self.gp_weight}, r1_weight={self.r1_weight}"
+
+    def discriminator(
+        self, critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The discriminator objective; see :func:`discriminator_objective`."""
+        return discriminator_objective(
+            self.kind, critic, real, fake, gp_weight=self.gp_weight, r1_weight=self.r1_weight
+        )
+
+    def generator(
+        self,
+        critic: Callable[[torch.Tensor], torch.Tensor],
+        fake: torch.Tensor,
+        real: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The generator objective; see :func:`generator_objective`."""
+        return generator_objective(self.kind, critic, fake, real)
+
+    def forward(self, *args: object, **kwargs: object) -> torch.Tensor:
+        raise TypeError(
+            "GANLoss has two objectives: call .discriminator(critic, real, fake) or "
+            ".generator(critic, fake, real)"
+        )

@@ -49,6 +49,26 @@ def l1_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -
     return F.l1_loss(pred, target, reduction=reduction)
 
 
+def l2_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    r"""Mean squared error :math:`(\hat y - y)^2` (DnCNN's loss).
+
+    Args:
+        pred: prediction.
+        target: ground truth.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Shape:
+        - pred, target: any shape, the same for both.
+        - Output: scalar, or the input shape for ``reduction="none"``.
+
+    Example:
+        >>> l2_loss(torch.zeros(2), torch.tensor([1.0, 3.0]))
+        tensor(5.)
+    """
+    _check_pair(pred, target, reduction, "l2_loss")
+    return F.mse_loss(pred, target, reduction=reduction)
+
+
 def charbonnier_loss(
     pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-12, reduction: str = "mean"
 ) -> torch.Tensor:
@@ -95,6 +115,25 @@ class L1Loss(nn.Module):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return l1_loss(pred, target, reduction=self.reduction)
+
+
+class L2Loss(nn.Module):
+    """Module twin of :func:`l2_loss`.
+
+    Args:
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Example:
+        >>> L2Loss()(torch.zeros(2), torch.tensor([1.0, 3.0]))
+        tensor(5.)
+    """
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return l2_loss(pred, target, reduction=self.reduction)
 
 
 class CharbonnierLoss(nn.Module):
