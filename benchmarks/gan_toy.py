@@ -3,11 +3,12 @@
     python benchmarks/gan_toy.py                      # every objective, seeds 0 1 2
     python benchmarks/gan_toy.py --objectives hinge+SN wgan-gp --seeds 0
 
-Trains the MLP generator and critic of :mod:`imgen.toy` (3 hidden layers of 128) with each
-objective of ``imgen.toy.TOY_OBJECTIVES`` through the core's ``discriminator_objective`` /
-``generator_objective`` (and ``apply_spectral_norm`` for SN), then scores 2,500 samples: modes
-covered (a mode needs 1 % of the samples within 0.1 of its centre) and the share of samples
-within 0.1 of a mode centre. Prints a markdown table, writes benchmarks/results/gan_toy.json.
+Trains the MLP generator and critic of :mod:`imgen.testing.toy` (3 hidden layers of 128) with
+each objective of ``imgen.testing.toy.TOY_OBJECTIVES`` through the core's
+``discriminator_objective`` / ``generator_objective`` (and ``apply_spectral_norm`` for SN),
+then scores 2,500 samples: modes covered (a mode needs 1 % of the samples within 0.1 of its
+centre) and the share of samples within 0.1 of a mode centre. Prints a markdown table, writes
+benchmarks/results/gan_toy.json.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from _common import write_json
 
-from imgen.toy import TOY_OBJECTIVES, mode_coverage, train_toy_gan
+from imgen.testing.toy import TOY_OBJECTIVES, mode_coverage, train_toy_gan
 
 
 def settings_text(options: dict[str, Any]) -> str:

@@ -15,10 +15,13 @@ from click.testing import CliRunner
 
 from imgen.bench import modes as bench_modes
 from imgen.bench.flops import count_flops, matmul_peak
+from imgen.bench.timing import PeakMemory
 from imgen.bench.training import VariantRun
 from imgen.bench.variants import Variant, select, task_variants
 from imgen.cli import cli
 from imgen.errors import UsageError
+from imgen.plugins import create_task
+from imgen.task import Task
 
 pytestmark = pytest.mark.usefixtures("clean_plugin_env")
 
@@ -109,7 +112,27 @@ def test_baseline_row_is_measured_with_flops_memory_and_settings(micro_report):
     assert row["flops_per_sample"] > 0
     assert row["tflops"] > 0 and row["peak_share"] > 0
     assert row["speedup"] == 1.0
-    assert row["peak_memory_mb"] is None or row["peak_memory_mb"] >= 0
+    if _cpu_peak_measurable():  # Linux with a writable /proc/self/clear_refs
+        assert row["peak_memory_mb"] > 0  # the trainer's weights count, as on CUDA
+    else:
+        assert row["peak_memory_mb"] is None
+
+
+def _cpu_peak_measurable() -> bool:
+    meter = PeakMemory(torch.device("cpu"))
+    meter.start()
+    return meter.ok
+
+
+def test_peak_memory_sees_an_allocation():
+    meter = PeakMemory(torch.device("cpu"))
+    meter.start()
+    block = torch.ones(64 * 2**20 // 4)  # 64 MiB, written so that it is resident
+    peak = meter.stop()
+    del block
+    if not meter.ok:
+        pytest.skip("this platform cannot reset the CPU peak (no /proc/self/clear_refs)")
+    assert 60 <= peak < 200
 
 
 def test_modes_not_measured_are_listed_with_reasons(micro_report):
@@ -242,17 +265,34 @@ def test_fast_is_the_baseline_when_no_knob_wins():
 # -- variants, plugins and errors -------------------------------------------------------------
 
 
-def test_variants_come_from_the_task_or_the_table():
-    declared = SimpleNamespace(name="mine", bench_variants=[{"name": "a", "options": {"x": 1}}])
-    assert [v.label for v in task_variants(declared)] == ["mine:a"]
-    assert task_variants(SimpleNamespace(name="other"))[0].name == "default"
-    builtin = task_variants(SimpleNamespace(name="sr"))
-    assert [v.name for v in builtin] == ["srresnet", "rrdbnet"]
-    with pytest.raises(UsageError, match="no bench variant 'big'; it has: srresnet, rrdbnet"):
-        select(SimpleNamespace(name="sr"), "big")
+class _Declared(Task):
+    name = "mine"
+    bench_variants = [{"name": "a", "options": {"x": 1}}]
+
+
+class _Undeclared(Task):
+    name = "other"
+
+
+class _Broken(Task):
+    name = "bad"
+    bench_variants = ["x"]
+
+
+def test_variants_come_from_the_task():
+    assert [v.label for v in task_variants(_Declared())] == ["mine:a"]
+    assert task_variants(_Declared())[0].options == {"x": 1}
+    assert [v.name for v in task_variants(_Undeclared())] == ["default"]
     with pytest.raises(UsageError, match="must be a dict"):
-        task_variants(SimpleNamespace(name="bad", bench_variants=["x"]))
-    translate = task_variants(SimpleNamespace(name="translate"))[0]
+        task_variants(_Broken())
+
+
+def test_builtin_tasks_declare_their_variants():
+    sr = create_task("sr")
+    assert [v.name for v in task_variants(sr)] == ["srresnet", "rrdbnet"]
+    with pytest.raises(UsageError, match="no bench variant 'big'; it has: srresnet, rrdbnet"):
+        select(sr, "big")
+    translate = task_variants(create_task("translate"))[0]
     assert translate.options_for("cpu")["crop"] == 256  # unet_256 needs sides of 256
     assert "crop" not in translate.options_for("cuda")
 

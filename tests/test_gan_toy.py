@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from imgen.toy import (
+from imgen.testing.toy import (
     TOY_OBJECTIVES,
     mlp,
     mode_centres,

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from imgen import __version__
 from imgen.cli import cli
-from imgen.scaffold import plugin_names
+from imgen.cli.scaffold import plugin_names
 
 FILES = [
     "README.md",

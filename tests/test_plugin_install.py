@@ -14,8 +14,8 @@ import pytest
 from childenv import REPO, ChildEnv
 from click.testing import CliRunner
 
-from imgen import cli_plugins
 from imgen.cli import cli
+from imgen.cli import install as cli_install
 
 PIP = [sys.executable, "-m", "pip"]
 
@@ -34,7 +34,7 @@ def pip_calls(monkeypatch):
         calls.append(command)
         return subprocess.CompletedProcess(command, calls.status)
 
-    monkeypatch.setattr(cli_plugins.subprocess, "run", fake_run)
+    monkeypatch.setattr(cli_install.subprocess, "run", fake_run)
     return calls
 
 

@@ -35,7 +35,7 @@ from imgen.bench.variants import Variant
 
 def _loader_rate(trainer: Any, batches: int) -> tuple[float, dict]:
     """Samples/s of the trainer's loader over ``batches`` batches after the first."""
-    it = iter(trainer._loader())
+    it = iter(trainer.loader())
     first = next(it)  # worker start-up and the first fetch are not counted
     t0 = time.perf_counter()
     n = 0
@@ -64,10 +64,10 @@ def measure_task(ctx: Context, variant: Variant, step_rate: float | None) -> lis
         with ctx.capture(variant.label):
             cfg = ctx.config(task, variant, workers=-1)  # imgen's default worker count
             trainer = bench_trainer(task, cfg, DEFAULTS)
-        workers = trainer._loader().num_workers
+        workers = trainer.loader().num_workers
         rate, batch = _loader_rate(trainer, p.loader_batches)
         prepare = median(
-            timed_calls(lambda: trainer._prepare(batch), ctx.device, max(3, p.repeats))
+            timed_calls(lambda: trainer.prepare_batch(batch), ctx.device, max(3, p.repeats))
         )
         row: dict[str, Any] = {
             **base,

@@ -95,11 +95,11 @@ def measure(ctx: Context, variant: Variant, mode: Mode, *, flops: bool = False) 
         with ctx.capture(variant.label):
             cfg = ctx.config(task, variant, **mode.config_options())
             trainer = bench_trainer(task, cfg, mode)
-            batch = next(iter(trainer._loader()))
+            batch = next(iter(trainer.loader()))
         for net in trainer.nets.values():
             net.train()
         it = itertools.repeat(batch)
-        prepared = trainer._prepare(batch)
+        prepared = trainer.prepare_batch(batch)
         shapes = _shapes(prepared)
         del prepared
         row.update(

@@ -11,9 +11,8 @@ import the benchmark code::
 
 ``options`` are config fields set for every row of the variant; ``cpu`` / ``cuda`` add
 fields for one device type (e.g. a crop the network accepts at the CPU's smaller sizes). A
-task without the attribute is benchmarked once, with its defaults. The built-in tasks' lists
-are kept here (:data:`DEFAULT_VARIANTS`) so that the benchmark does not depend on the
-plugins' modules; a ``bench_variants`` attribute on the task class wins over this table.
+task that declares none (:attr:`imgen.task.Task.bench_variants`' default) is benchmarked
+once, with its defaults.
 """
 
 from __future__ import annotations
@@ -22,20 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imgen.errors import UsageError
-
-DEFAULT_VARIANTS: dict[str, list[dict[str, Any]]] = {
-    "sr": [
-        {"name": "srresnet", "options": {"generator": "srresnet"}},
-        {"name": "rrdbnet", "options": {"generator": "rrdbnet"}},
-    ],
-    # unet_256 needs sides that are multiples of 256: on the CPU it runs at pix2pix's own
-    # batch 1 and 256 crop rather than at the CPU profile's smaller crop.
-    "translate": [
-        {"name": "unet", "options": {"generator": "unet"}, "cpu": {"batch_size": 1, "crop": 256}}
-    ],
-    "style": [{"name": "resnet-9", "options": {"generator": "resnet", "blocks": 9}}],
-    "dcgan": [{"name": "dcgan", "options": {"generator": "dcgan"}}],
-}
 
 
 @dataclass(frozen=True)
@@ -103,11 +88,8 @@ def _parse(task: str, spec: Any) -> Variant:
 
 
 def task_variants(task: Any) -> list[Variant]:
-    """The variants of a task object: its ``bench_variants``, the table's, or its defaults."""
-    specs = getattr(task, "bench_variants", None)
-    if specs is None:
-        specs = DEFAULT_VARIANTS.get(task.name, [{"name": "default"}])
-    return [_parse(task.name, spec) for spec in specs]
+    """The variants a task declares (:attr:`imgen.task.Task.bench_variants`)."""
+    return [_parse(task.name, spec) for spec in task.bench_variants]
 
 
 def select(task: Any, wanted: str | None) -> list[Variant]:

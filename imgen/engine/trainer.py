@@ -98,7 +98,7 @@ class Trainer:
                 f"task {task.name!r} built no trainable generator "
                 f"(networks: {', '.join(self.nets)})"
             )
-        if getattr(cfg, "spectral_norm", False):
+        if task.spectral_norm():
             # Before the optimizers (they hold the new parameters) and before --resume loads
             # weights (whose keys are those of the normalized networks).
             from imgen.nn.spectral import apply_spectral_norm
@@ -160,7 +160,8 @@ class Trainer:
             **kwargs,
         )
 
-    def _loader(self) -> torch.utils.data.DataLoader:
+    def loader(self) -> torch.utils.data.DataLoader:
+        """The training loader: micro-batches of the seeded sample stream, from this step on."""
         workers = self.cfg.workers if self.cfg.workers >= 0 else default_workers(self.device)
         micro = self.cfg.batch_size // self.cfg.grad_accum
         sampler = SampleStream(
@@ -189,7 +190,7 @@ class Trainer:
             "schedulers": {g: s.state_dict() for g, s in self.schedulers.items()},
             "scalers": {g: s.state_dict() for g, s in self.scalers.items()},
             "rng": ckpt.rng_state(),
-            "task": self.task.state_dict() if hasattr(self.task, "state_dict") else None,
+            "task": self.task.state_dict(),
         }
         ckpt.save_state(folder / ckpt.STATE, state)
 
@@ -213,7 +214,7 @@ class Trainer:
                 group["lr"] = base * f(s.last_epoch)
         for g, s in self.scalers.items():
             s.load_state_dict(state["scalers"][g])
-        if state.get("task") is not None and hasattr(self.task, "load_state_dict"):
+        if state.get("task") is not None:
             self.task.load_state_dict(state["task"])
         ckpt.set_rng_state(state["rng"])
         self.step = state["step"]
@@ -221,9 +222,10 @@ class Trainer:
 
     # -- one step ----------------------------------------------------------------------------
     def _batches(self, it) -> list[dict]:
-        return [self._prepare(next(it)) for _ in range(self.cfg.grad_accum)]
+        return [self.prepare_batch(next(it)) for _ in range(self.cfg.grad_accum)]
 
-    def _prepare(self, batch: dict) -> dict:
+    def prepare_batch(self, batch: dict) -> dict:
+        """A loader batch as the step takes it: the task's ``prepare``, then channels_last."""
         batch = self.task.prepare(batch)
         if self.channels_last:
             batch = {
@@ -378,12 +380,12 @@ class Trainer:
             return self.run_dir
         for net in self.nets.values():
             net.train()
-        loader = self._loader()
+        loader = self.loader()
         timed = _Timed(iter(loader))
         rng = ckpt.rng_state()  # the fixed sample batch must not shift the run's randomness
         self._fixed_batch = {
             k: v[:4] if isinstance(v, torch.Tensor) else v
-            for k, v in self._prepare(next(iter(self._sample_loader()))).items()
+            for k, v in self.prepare_batch(next(iter(self._sample_loader()))).items()
         }
         ckpt.set_rng_state(rng)
         self.log.write(

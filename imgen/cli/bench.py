@@ -1,7 +1,7 @@
 """``imgen bench``: the benchmark suite on this machine's CPU or GPU.
 
-Kept apart from :mod:`imgen.cli` and torch-free at import, so that ``imgen --help`` stays fast;
-the suite itself is :mod:`imgen.bench`.
+Torch-free at import, like every module of :mod:`imgen.cli`, so that ``imgen --help`` stays
+fast; the suite itself is :mod:`imgen.bench`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from typing import Any
 
 import click
 
+from imgen.cli.common import CONTEXT
 from imgen.errors import UsageError
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def _split(value: str | None) -> list[str] | None:

@@ -1,5 +1,6 @@
-"""``imgen new-plugin``: write a working plugin skeleton from the templates in
-``imgen/templates/plugin`` (``string.Template`` files: ``$name``, ``$package``...)."""
+"""What ``imgen new-plugin`` (:mod:`imgen.cli.install`) writes: a working plugin skeleton from
+the templates in ``imgen/templates/plugin`` (``string.Template`` files: ``$name``,
+``$package``...)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from string import Template
 
 from imgen.errors import UsageError
 
-TEMPLATES = Path(__file__).parent / "templates" / "plugin"
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "plugin"  # imgen/templates
 NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 
 

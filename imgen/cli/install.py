@@ -3,7 +3,8 @@
 ``install`` and ``uninstall`` run pip in imgen's own environment (``sys.executable -m pip``),
 so a plugin lands where this ``imgen`` looks for it, whatever ``pip`` comes first on PATH.
 Neither imports any plugin: a broken plugin never stands in the way of removing it. Like the
-rest of the light commands, nothing here imports torch.
+rest of the light commands, nothing here imports torch. The skeleton's files come from
+:mod:`imgen.cli.scaffold`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from pathlib import Path
 
 import click
 
+from imgen.cli.common import CONTEXT
 from imgen.errors import UsageError
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def run_pip(args: list[str]) -> int:
@@ -178,7 +178,7 @@ def new_plugin(name: str, directory: str | None, force: bool) -> None:
       imgen new-plugin demo
       imgen install -e demo && pytest demo && imgen plugins
     """
-    from imgen.scaffold import write_plugin
+    from imgen.cli.scaffold import write_plugin
 
     try:
         files = write_plugin(name, Path(directory or name), force=force)

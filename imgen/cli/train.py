@@ -1,0 +1,238 @@
+"""``imgen train TASK`` and ``imgen eval TASK``: groups whose subcommands are the registered
+tasks, with options generated from each task's config dataclass.
+
+A task's subcommand is built (importing torch and the task's plugin) only when it is used, so
+that ``imgen train --help`` lists the tasks without importing torch.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from imgen.cli.common import CONTEXT, examples, explicit, fail, guard
+from imgen.errors import ImgenError, UsageError
+
+
+class TaskGroup(click.Group):
+    """``imgen train`` / ``imgen eval``: one subcommand per registered task, built on demand."""
+
+    def __init__(self, *args: Any, mode: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mode = mode
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from imgen.plugins import registries
+
+        return registries().tasks.names()
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        from imgen.plugins import registries
+
+        tasks = registries().tasks
+        if name not in tasks:
+            return None
+        entry = tasks.entry(name)
+        return _LazyTaskCommand(name, mode=self.mode, help=entry.help, short_help=entry.help)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        from imgen.plugins import registries
+
+        name = args[0] if args else None
+        if name and not name.startswith("-") and name not in registries().tasks:
+            ctx.fail(registries().tasks.unknown_message(name))
+        return super().resolve_command(ctx, args)
+
+
+class _LazyTaskCommand(click.Command):
+    """A task subcommand whose options are generated (importing torch) only when it is used."""
+
+    def __init__(self, name: str, *, mode: str, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self.mode = mode
+        self._real: click.Command | None = None
+
+    def real(self) -> click.Command:
+        if self._real is None:
+            from imgen.plugins import create_task
+
+            task = create_task(self.name)
+            build = train_command if self.mode == "train" else eval_command
+            self._real = build(task)
+        return self._real
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return self.real().make_context(info_name, args, parent=parent, **extra)
+        except ImgenError as exc:
+            fail(exc)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return ctx.command.invoke(ctx)
+
+
+def train_command(task: Any) -> click.Command:
+    """The ``imgen train TASK`` command of ``task``: ``--config`` and its config's options."""
+    from imgen.config import click_options
+
+    cls = task.Config
+
+    def callback(**values: Any) -> None:
+        from imgen.config import merge_options
+        from imgen.engine.rundir import read_config
+        from imgen.engine.trainer import Trainer
+
+        ctx = click.get_current_context()
+        config_file = values.pop("config")
+        stored = None
+        if values.get("resume"):
+            run = read_config(values["resume"])
+            if run["task"] != task.name:
+                raise UsageError(
+                    f"{values['resume']} is a {run['task']!r} run, not "
+                    f"{task.name!r}; use imgen train {run['task']} --resume"
+                )
+            stored = run["config"]
+        merged = merge_options(
+            cls, values, explicit(ctx, values), stored=stored, config_file=config_file
+        )
+        run_dir = Trainer(task, cls(**merged)).fit()
+        click.echo(str(run_dir))
+
+    lines = task.examples or [f"imgen train {task.name} --data ./images --steps 1000"]
+    params = [
+        click.Option(
+            ["--config"],
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="TOML file with any of these options (command line wins).",
+        )
+    ]
+    params += click_options(cls)
+    return click.Command(
+        task.name,
+        callback=guard(callback),
+        params=params,
+        context_settings=CONTEXT,
+        help=f"Train the {task.name!r} task: {task.help}\n\n"
+        f"Writes a run directory (config.json, checkpoints/, samples/, metrics.jsonl) "
+        f"and prints its path.\n\n" + examples(lines),
+    )
+
+
+def eval_command(task: Any) -> click.Command:
+    """The ``imgen eval TASK`` command of ``task``: the generic options, ``--metric`` and
+    its config's options marked for evaluation."""
+    from imgen.config import click_options
+
+    cls = task.Config
+
+    def callback(
+        run: str | None,
+        data: str | None,
+        device: str,
+        as_json: bool,
+        tile: int | None,
+        tile_overlap: int,
+        metric: tuple[str, ...],
+        **values: Any,
+    ) -> None:
+        from imgen.engine.device import resolve_device
+        from imgen.evaluation import evaluate_task
+
+        ctx = click.get_current_context()
+        result = evaluate_task(
+            task,
+            run=run,
+            data=data,
+            device=resolve_device(device),
+            overrides=explicit(ctx, values),
+            tile=tile,
+            tile_overlap=tile_overlap,
+            full=True,  # what only a final evaluation computes (e.g. style's realism score)
+            metrics=tuple(metric),
+        )
+        if as_json:
+            click.echo(json.dumps(result, indent=2))
+            return
+        click.echo(f"{task.name} on {result['data']} ({result['images']} images)")
+        for name, value in result["metrics"].items():
+            click.echo(
+                f"  {name:<10} {value:.4f}" if isinstance(value, float) else f"  {name:<10} {value}"
+            )
+        for note in result.get("notes", []):  # e.g. "lpips: unavailable (...)"
+            click.echo(f"  {note}")
+
+    params = [
+        click.Option(
+            ["--run"],
+            type=click.Path(file_okay=False, exists=True),
+            default=None,
+            help="Run directory to evaluate (its config and weights).",
+        ),
+        click.Option(
+            ["--data"],
+            type=click.Path(exists=True),
+            required=task.takes_image,  # a generation task compares with its training data
+            help="Evaluation folder."
+            if task.takes_image
+            else "Real images to compare with [default: the run's training data].",
+        ),
+        click.Option(["--device"], default="auto", show_default=True, help="auto, cpu, cuda."),
+        click.Option(["--tile"], type=int, default=None, help="Tile size for large images."),
+        click.Option(
+            ["--tile-overlap"],
+            type=int,
+            default=32,
+            show_default=True,
+            help="Context pixels around each tile.",
+        ),
+        click.Option(
+            ["--metric"],
+            multiple=True,
+            metavar="NAME",
+            help="Also compute this registered metric (repeatable); `imgen plugins` lists them.",
+        ),
+        click.Option(["--json", "as_json"], is_flag=True, help="Print one JSON object."),
+    ]
+    params += click_options(cls, only_eval=True)
+    lines = task.eval_examples or [
+        f"imgen eval {task.name} --run runs/{task.name}-1 --data ./val --json"
+    ]
+    return click.Command(
+        task.name,
+        callback=guard(callback),
+        params=params,
+        context_settings=CONTEXT,
+        help=f"Evaluate the {task.name!r} task ({', '.join(task.metrics)}).\n\n" + examples(lines),
+    )
+
+
+@click.group(cls=TaskGroup, mode="train", context_settings=CONTEXT)
+def train() -> None:
+    """Train a task; each registered task is a subcommand with its own options.
+
+    \b
+    Examples:
+      imgen train sr --steps 200              # built-in sample photos
+      imgen train sr --data ./photos --scale 4 --gan-weight 0
+      imgen train sr --resume runs/sr-20261127-101500 --steps 40000
+    """
+
+
+@click.group(cls=TaskGroup, mode="eval", context_settings=CONTEXT)
+def eval() -> None:
+    """Evaluate a run (or a baseline) on a folder; `--json` for one JSON object.
+
+    \b
+    Example:
+      imgen eval sr --generator bicubic --scale 4 --data ./Set5
+    """
