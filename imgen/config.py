@@ -3,7 +3,8 @@
 A task's ``Config`` subclasses :class:`TrainConfig` and adds (or re-declares, to change a
 default) fields made with :func:`option`. :func:`click_options` turns the dataclass into Click
 options; :func:`load_toml` reads the same names from a file; ``dataclasses.asdict`` writes them
-to ``config.json``.
+to ``config.json``; :func:`merge_options` combines a resumed run's stored config, a ``--config``
+file and the command line, as ``imgen train`` does.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -223,6 +225,52 @@ def from_dict(cls: type, values: dict[str, Any], *, source: str = "config") -> A
     return cls(**coerce(cls, {k: v for k, v in values.items() if k in names}, source=source))
 
 
+def merge_options(
+    cls: type,
+    values: Mapping[str, Any],
+    explicit: Mapping[str, Any],
+    *,
+    stored: Mapping[str, Any] | None = None,
+    config_file: str | Path | None = None,
+) -> dict[str, Any]:
+    """The option values of a training run, merged from their sources (as ``imgen train``).
+
+    Each source overrides the ones before it:
+
+    1. ``values``: every option of ``cls`` as parsed, defaults included;
+    2. ``stored``: the config of the run being resumed (``config.json``'s ``"config"``);
+       options that ``cls`` no longer has are ignored;
+    3. ``config_file``: a ``--config`` TOML file (checked by :func:`load_toml`);
+    4. ``explicit``: the options given on the command line (or through the environment).
+
+    ``resume`` always keeps its value from ``values``: it names the run to continue, which
+    neither the stored config nor a file can change.
+
+    Args:
+        cls: the task's config dataclass.
+        values: option name -> value, for every option.
+        explicit: the subset of ``values`` the user gave.
+        stored: the resumed run's stored options, if any.
+        config_file: path of a TOML file, if any.
+
+    Returns:
+        Keyword arguments for ``cls(...)``.
+
+    Example:
+        >>> merge_options(TrainConfig, {"steps": 1000, "lr": 2e-4, "resume": "runs/a"},
+        ...               {"lr": 1e-4}, stored={"steps": 500, "lr": 3e-4, "gone": 1})
+        {'steps': 500, 'lr': 0.0001, 'resume': 'runs/a'}
+    """
+    merged = dict(values)
+    if stored:
+        merged.update({k: v for k, v in stored.items() if k in merged})
+    if config_file:
+        merged.update(load_toml(config_file, cls))
+    merged.update(explicit)
+    merged["resume"] = values.get("resume")
+    return merged
+
+
 @dataclass
 class GANConfig(TrainConfig):
     """Options of every task that trains a discriminator: the objective zoo of the core.
@@ -243,12 +291,37 @@ class GANConfig(TrainConfig):
         0.0, "R1 weight gamma: adds gamma/2 * E|grad D(real)|^2 to the D loss (0: off)."
     )
     n_critic: int = option(1, "Discriminator steps per generator step (5 is usual for wgan-gp).")
+    discriminator: str = option(
+        "patchgan", "Discriminator model (`imgen models --role discriminator` lists them)."
+    )
 
     def __post_init__(self) -> None:
         # Checked here so a bad value stops the command before a run directory exists.
         if self.n_critic < 1:
             raise UsageError(f"--n-critic must be at least 1, got {self.n_critic}")
         for name in ("gp_weight", "r1_weight"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{cli_name(name)} must be >= 0, got {getattr(self, name)}")
+
+    def discriminator_options(self) -> dict[str, Any]:
+        """Options offered to the ``--discriminator`` model (it takes those it accepts)."""
+        return {}
+
+
+@dataclass
+class PairedGANConfig(GANConfig):
+    """Options of a task that maps an input to a target (:class:`imgen.task.PairedGANTask`):
+    the pixel loss from the loss registry, and the weights of the generator's terms."""
+
+    pixel_loss: str = option(
+        "l1", "Pixel loss: l1, l2, charbonnier, or any registered loss (`imgen plugins`)."
+    )
+    pixel_weight: float = option(1.0, "Pixel loss weight.")
+    gan_weight: float = option(1.0, "Adversarial loss weight; 0 trains without a discriminator.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("pixel_weight", "gan_weight"):
             if getattr(self, name) < 0:
                 raise UsageError(f"{cli_name(name)} must be >= 0, got {getattr(self, name)}")
 
@@ -279,3 +352,11 @@ class ImageToImageConfig(GANConfig):
     )
     beta1: float = option(0.5, "Adam beta1.")
     beta2: float = option(0.999, "Adam beta2.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.load_size is not None and self.load_size < self.crop:
+            raise UsageError(f"--load-size {self.load_size} is smaller than --crop {self.crop}")
+
+    def discriminator_options(self) -> dict[str, Any]:
+        return {"ndf": self.ndf, "n_layers": self.d_layers, "norm": self.norm}

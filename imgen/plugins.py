@@ -25,6 +25,7 @@ import pluggy
 from imgen import hookspecs
 from imgen.errors import RegistryError
 from imgen.registry import Registries, Registry
+from imgen.task import Task
 
 ENTRY_POINT_GROUP = "imgen"
 CORE_PLUGIN = "imgen"
@@ -313,9 +314,10 @@ def _task_registration(
         if not name:
             raise TypeError(f"register({task!r}) needs name= when the task is given lazily")
         return name, task, {"help": help or ""}
-    name = name or getattr(task, "name", None)
+    if not isinstance(task, Task):
+        raise TypeError(f"register() takes an imgen.task.Task, got {type(task).__name__}")
     doc = (type(task).__doc__ or "").strip().splitlines()
-    return name, task, {"help": help or getattr(task, "help", "") or (doc[0] if doc else "")}
+    return name or task.name, task, {"help": help or task.help or (doc[0] if doc else "")}
 
 
 _HOST: PluginHost | None = None
@@ -348,19 +350,53 @@ def create_task(name: str) -> Any:
     return obj() if isinstance(obj, type) else copy.copy(obj)
 
 
-def create_model(name: str, role: str = "generator", **kwargs: Any) -> Any:
-    """Build the ``role`` model registered as ``name``.
-
-    Only the keyword arguments its factory accepts are passed, so a task can offer the same
-    options (``scale``, ``num_feat``...) to every model.
-    """
+def _accepted(factory: Any) -> set[str] | None:
+    """The keyword arguments ``factory`` accepts (None: any, it takes ``**kwargs``)."""
     import inspect
 
-    factory = registries().models(role).get(name)
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
-        return factory(**kwargs)
+        return None
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return factory(**kwargs)
-    return factory(**{k: v for k, v in kwargs.items() if k in params})
+        return None
+    return {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _build(kind: str, name: str, factory: Any, offered: dict | None, kwargs: dict) -> Any:
+    accepted = _accepted(factory)
+    if accepted is not None:
+        unknown = sorted(set(kwargs) - accepted)
+        if unknown:
+            raise RegistryError(
+                f"{kind} {name!r} ({getattr(factory, '__qualname__', factory)}) takes no "
+                f"argument {', '.join(map(repr, unknown))}; it accepts: "
+                f"{', '.join(sorted(accepted)) or 'none'}"
+            )
+    chosen = {k: v for k, v in (offered or {}).items() if accepted is None or k in accepted}
+    return factory(**{**chosen, **kwargs})
+
+
+def create_model(
+    name: str, role: str = "generator", *, offered: dict[str, Any] | None = None, **kwargs: Any
+) -> Any:
+    """Build the ``role`` model registered as ``name``.
+
+    ``kwargs`` must all be arguments of the model's factory: an unknown one (a typo) is a
+    :class:`imgen.errors.RegistryError` naming the factory and what it accepts. ``offered``
+    are options a task offers to whichever model the user chose (``scale``, ``ngf``...): the
+    factory gets those it accepts, so each model takes only what it understands.
+
+    Example::
+
+        create_model("patchgan", "discriminator", ndf=8, offered={"scale": 4})  # no scale
+    """
+    factory = registries().models(role).get(name)
+    return _build(role, name, factory, offered, kwargs)
+
+
+def create_loss(name: str, *, offered: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """Build the loss registered as ``name`` (an ``nn.Module``), arguments as for
+    :func:`create_model`; an unknown name suggests the registered ones."""
+    factory = registries().losses.get(name)
+    return _build("loss", name, factory, offered, kwargs)

@@ -16,6 +16,7 @@ from imgen.config import (
     click_options,
     from_dict,
     load_toml,
+    merge_options,
     option,
     to_dict,
 )
@@ -303,3 +304,45 @@ def test_from_dict_still_checks_types():
 def test_to_dict_from_dict_round_trip():
     cfg = ToyConfig(steps=7, fast=True, scale=3, weights="w.pt", lr=0.5)
     assert from_dict(ToyConfig, to_dict(cfg)) == cfg
+
+
+# -- merging a run's sources --------------------------------------------------------------------
+def test_merge_options_precedence_is_stored_then_toml_then_command_line(tmp_path):
+    explicit = {"label": "cli", "steps": 300, "resume": "runs/a"}
+    values = {**to_dict(ToyConfig()), **explicit}  # as parsed: defaults plus what was given
+    stored = {"width": 16, "ratio": 0.25, "label": "stored", "steps": 100, "resume": None}
+    stored["removed_option"] = True  # an option this version no longer has
+    toml = write(tmp_path, 'ratio = 0.75\nlabel = "toml"\n')
+
+    merged = merge_options(ToyConfig, values, explicit, stored=stored, config_file=toml)
+
+    assert merged["width"] == 16  # stored over the default
+    assert merged["ratio"] == 0.75  # TOML over stored
+    assert merged["label"] == "cli"  # command line over TOML and stored
+    assert merged["steps"] == 300  # command line over stored
+    assert merged["fast"] is False  # nobody set it: the default
+    assert merged["resume"] == "runs/a"
+    assert "removed_option" not in merged
+    assert ToyConfig(**merged) == ToyConfig(
+        width=16, ratio=0.75, label="cli", steps=300, resume="runs/a"
+    )
+
+
+def test_merge_options_without_stored_config_or_file():
+    values = to_dict(ToyConfig(width=3))
+    assert merge_options(ToyConfig, values, {"width": 3}) == values
+
+
+def test_merge_options_keeps_resume_from_the_command_line(tmp_path):
+    """Neither a stored config nor a TOML file changes the run to continue."""
+    values = to_dict(ToyConfig())
+    toml = write(tmp_path, 'resume = "runs/other"\nwidth = 4\n')
+    merged = merge_options(ToyConfig, values, {}, stored={"resume": "runs/old"}, config_file=toml)
+    assert merged["resume"] is None
+    assert merged["width"] == 4
+
+
+def test_merge_options_checks_the_toml_file(tmp_path):
+    toml = write(tmp_path, "widht = 4\n")
+    with pytest.raises(UsageError, match="did you mean width"):
+        merge_options(ToyConfig, to_dict(ToyConfig()), {}, config_file=toml)

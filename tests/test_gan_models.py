@@ -315,7 +315,9 @@ def test_core_registers_the_gan_models(isolated_host) -> None:
     assert reg.models("generator").entry("resnet").plugin == "imgen"
     for name in ("patchgan", "pixelgan"):
         assert reg.models("discriminator").entry(name).plugin == "imgen"
-    d = plugins.create_model("patchgan", role="discriminator", in_channels=6, ndf=4, scale=4)
+    d = plugins.create_model(
+        "patchgan", role="discriminator", in_channels=6, ndf=4, offered={"scale": 4}
+    )
     assert isinstance(d, PatchGAN) and d.in_channels == 6
 
 

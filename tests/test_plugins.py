@@ -144,7 +144,8 @@ def test_core_plugin_is_always_there(host_of):
     )
     assert list(host.plugins) == ["imgen"]
     host.registries  # noqa: B018 - registrations are collected on first use
-    assert core.as_dict()["registered"]["losses"] == ["l1", "charbonnier", "perceptual", "gan"]
+    losses = ["l1", "l2", "charbonnier", "perceptual", "gan"]
+    assert core.as_dict()["registered"]["losses"] == losses
     assert set(core.as_dict()) == {
         "name",
         "version",
@@ -168,10 +169,15 @@ def test_create_task_and_create_model_use_the_global_host(make_plugin, isolated_
     first, second = create_task("toy"), create_task("toy")
     assert type(first).__name__ == "ToyTask"
     assert first is not second  # tasks keep per-run state: a fresh one each time
-    # only the keyword arguments the factory accepts are passed (unless it takes **kwargs)
-    assert create_model("picky", scale=2, num_feat=64) == {"scale": 2, "width": 8}
-    assert create_model("toynet", scale=2, num_feat=64) == {"scale": 2, "num_feat": 64}
+    # offered options reach a factory only when it accepts them (or takes **kwargs) ...
+    offered = {"scale": 2, "num_feat": 64}
+    assert create_model("picky", offered=offered) == {"scale": 2, "width": 8}
+    assert create_model("toynet", offered=offered) == {"scale": 2, "num_feat": 64}
     assert create_model("toycritic", role="discriminator", a=1) == {"a": 1}
+    # ... while a keyword argument it does not take is a typo, named with what it accepts
+    with pytest.raises(RegistryError, match=r"takes no argument 'num_feat'; it accepts: scale"):
+        create_model("picky", scale=2, num_feat=64)
+    assert create_model("picky", scale=3, offered={"scale": 2}) == {"scale": 3, "width": 8}
     with pytest.raises(RegistryError, match="did you mean 'toynet'"):
         create_model("toynt")
 

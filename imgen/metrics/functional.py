@@ -238,7 +238,22 @@ def ssim(
     return ssim_map.mean(dim=(2, 3)).mean(dim=1)
 
 
-class PSNR(nn.Module):
+class _ProtocolMetric(nn.Module):
+    """The settings shared by :class:`PSNR` and :class:`SSIM`."""
+
+    def __init__(self, crop_border: int = 0, y_channel: bool = False, quantize: bool = True):
+        super().__init__()
+        self.crop_border = crop_border
+        self.y_channel = y_channel
+        self.quantize = quantize
+
+    def extra_repr(self) -> str:
+        return (
+            f"crop_border={self.crop_border}, y_channel={self.y_channel}, quantize={self.quantize}"
+        )
+
+
+class PSNR(_ProtocolMetric):
     """Module form of :func:`psnr` with fixed protocol settings.
 
     Args:
@@ -257,22 +272,11 @@ class PSNR(nn.Module):
         tensor([inf], dtype=torch.float64)
     """
 
-    def __init__(self, crop_border: int = 0, y_channel: bool = False, quantize: bool = True):
-        super().__init__()
-        self.crop_border = crop_border
-        self.y_channel = y_channel
-        self.quantize = quantize
-
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         return psnr(pred, target, self.crop_border, self.y_channel, self.quantize)
 
-    def extra_repr(self) -> str:
-        return (
-            f"crop_border={self.crop_border}, y_channel={self.y_channel}, quantize={self.quantize}"
-        )
 
-
-class SSIM(nn.Module):
+class SSIM(_ProtocolMetric):
     """Module form of :func:`ssim` with fixed protocol settings.
 
     Args:
@@ -291,16 +295,5 @@ class SSIM(nn.Module):
         tensor([1.], dtype=torch.float64)
     """
 
-    def __init__(self, crop_border: int = 0, y_channel: bool = False, quantize: bool = True):
-        super().__init__()
-        self.crop_border = crop_border
-        self.y_channel = y_channel
-        self.quantize = quantize
-
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         return ssim(pred, target, self.crop_border, self.y_channel, self.quantize)
-
-    def extra_repr(self) -> str:
-        return (
-            f"crop_border={self.crop_border}, y_channel={self.y_channel}, quantize={self.quantize}"
-        )

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from imgen.nn.checks import check_image_input
+from imgen.nn.contract import ImageModel
 from imgen.nn.norm import init_gan_normal, norm_layer, uses_bias
 
 __all__ = ["PatchGAN", "PixelGAN", "receptive_field"]
@@ -50,7 +51,7 @@ def _check_n_layers(n_layers: int) -> None:
         raise ValueError(f"PatchGAN needs n_layers >= 1, got {n_layers}.")
 
 
-class PatchGAN(nn.Module):
+class PatchGAN(ImageModel):
     """The N-layer PatchGAN discriminator of pix2pix and CycleGAN (the reference's
     ``NLayerDiscriminator``).
 
@@ -127,7 +128,7 @@ class PatchGAN(nn.Module):
         return self.model(x)
 
 
-class PixelGAN(nn.Module):
+class PixelGAN(ImageModel):
     """The 1x1 PatchGAN ("PixelGAN") of pix2pix (the reference's ``PixelDiscriminator``).
 
     Three 1x1 convs (``ndf``, ``2 * ndf``, 1 channel) with LeakyReLU(0.2) and a norm after the

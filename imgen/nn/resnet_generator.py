@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from imgen.nn.contract import ImageModel
 from imgen.nn.norm import init_gan_normal, norm_layer, uses_bias
 
 __all__ = ["ResnetBlock", "ResnetGenerator"]
@@ -73,7 +74,7 @@ class ResnetBlock(nn.Module):
         return x + self.conv_block(x)
 
 
-class ResnetGenerator(nn.Module):
+class ResnetGenerator(ImageModel):
     """The CycleGAN generator (the reference's ``ResnetGenerator``).
 
     In the paper's notation, ``c7s1-64, d128, d256, R256 x blocks, u128, u64, c7s1-3``:
