@@ -33,6 +33,7 @@ def imgen_register_models(register):
 @hookimpl
 def imgen_register_losses(register):
     register("l1", "imgen.losses.pixel:L1Loss", help="mean absolute error")
+    register("l2", "imgen.losses.pixel:L2Loss", help="mean squared error")
     register("charbonnier", "imgen.losses.pixel:CharbonnierLoss", help="smooth L1 (sqrt(d^2+eps))")
     register(
         "perceptual",
@@ -42,7 +43,7 @@ def imgen_register_losses(register):
     register(
         "gan",
         "imgen.losses.adversarial:GANLoss",
-        help="adversarial: vanilla, lsgan, hinge, wgan, ragan",
+        help="adversarial objective: vanilla, lsgan, hinge, wgan-gp, ragan; GP and R1",
     )
 
 

@@ -19,9 +19,12 @@ def evaluate_task(
     data: str | None,
     device: torch.device,
     overrides: dict[str, Any] | None = None,
+    metrics: tuple[str, ...] | list[str] = (),
     **options: Any,
 ) -> dict[str, Any]:
     """Evaluate a run directory, or the task's networks built from ``overrides`` alone.
+
+    ``metrics`` names registered metrics computed besides the task's own (``--metric``).
 
     Options stored in the run win; an explicit option that contradicts the run is an error.
     ``data`` may be None for a task that has a default (dcgan: the run's training data); its
@@ -50,8 +53,13 @@ def evaluate_task(
         nets = {k: v.to(device).eval() for k, v in task.build(cfg).items()}
         if any(p.numel() for net in nets.values() for p in net.parameters()):
             notes.append("no --run given: the networks are untrained (random weights)")
+    if metrics:
+        from imgen.metrics.scoring import metric_function
+
+        for name in metrics:  # an unknown name fails before any image is processed
+            metric_function(name)
     with torch.inference_mode():
-        result = task.evaluate(nets, data, **options)
+        result = task.evaluate(nets, data, metrics=tuple(metrics), **options)
     result.setdefault("notes", [])
     result["notes"] = notes + result["notes"]
     return {"task": task.name, "run": run, "data": None if data is None else str(data), **result}
@@ -149,24 +157,8 @@ def generate_files(
         save_image_tensor(grid, target)  # RGB, as every imgen writer (gray: R = G = B)
         yield target
         return
-    classes = list(getattr(task, "classes", []) or [])
-    labels = generation_labels(n, len(classes), classes.index(label) if label else None)
+    labels = task.generated_labels(n, label)
     for i, image in enumerate(images):
-        name = f"{i:04d}_{classes[labels[i]]}.png" if classes else f"{i:04d}.png"
+        name = f"{i:04d}_{labels[i]}.png" if labels else f"{i:04d}.png"
         save_image_tensor(image, target / name)
         yield target / name
-
-
-def generation_labels(n: int, num_classes: int, label: int | None = None) -> list[int]:
-    """The classes of ``n`` conditional samples: all ``label``, or else equal blocks in class
-    order (sample i has class ``i * num_classes // n``), as a grid read row by row shows them.
-
-    Example:
-        >>> generation_labels(6, 3)
-        [0, 0, 1, 1, 2, 2]
-    """
-    if num_classes <= 0:
-        return []
-    if label is not None:
-        return [label] * n
-    return [i * num_classes // n for i in range(n)]

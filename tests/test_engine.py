@@ -148,6 +148,8 @@ class RecordingTask:
         self.__class__ = type("Recording", (RecordingTask, Task), {})
         self.d_first, self._d_steps, self.with_d = d_first, d_steps, with_d
         self.calls: list[str] = []
+        # per update: were the other group's parameters frozen while its loss ran?
+        self.other_frozen: list[bool] = []
         self.Config = Task.Config
 
     def setup(self, cfg, device, *, train=False):
@@ -174,12 +176,14 @@ class RecordingTask:
 
     def d_loss(self, nets, batch, out):
         self.calls.append("D")
-        assert not out["fake"].requires_grad or out["fake"].grad_fn is not None
+        self.other_frozen.append(not any(p.requires_grad for p in nets["G"].parameters()))
         loss = nets["D"](out["fake"].detach()).mean() - nets["D"](batch["image"]).mean()
         return loss, {"d": loss}
 
     def g_loss(self, nets, batch, out):
         self.calls.append("G")
+        if "D" in nets:
+            self.other_frozen.append(not any(p.requires_grad for p in nets["D"].parameters()))
         return -nets["D"](out["fake"]).mean() if "D" in nets else out["fake"].abs().mean(), {}
 
     def sample_columns(self, batch, out):
@@ -229,8 +233,10 @@ def test_update_order(list_dataset, tmp_path, d_first, d_steps, with_d, accum, e
     trainer = Trainer(task, cfg, quiet=True)
     before = {k: p.detach().clone() for k, p in trainer.nets["G"].named_parameters()}
     task.calls.clear()
-    trainer.train_step(iter(trainer._loader()))
+    trainer.train_step(iter(trainer.loader()))
     assert task.calls == expected
+    assert all(task.other_frozen) and bool(task.other_frozen) == with_d  # groups stay apart
+    assert all(p.requires_grad for net in trainer.nets.values() for p in net.parameters())
     assert any(not torch.equal(before[k], p) for k, p in trainer.nets["G"].named_parameters())
 
 

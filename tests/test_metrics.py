@@ -256,7 +256,6 @@ def test_lpips_unavailable_without_package(monkeypatch):
 
 
 def test_lpips_builds_offline_from_local_file(tmp_path, monkeypatch):
-    pytest.importorskip("lpips")
     import torchvision
 
     # A stand-in weights file (random AlexNet features; the classifier is not needed).

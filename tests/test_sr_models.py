@@ -169,10 +169,15 @@ def test_bicubic_has_no_parameters() -> None:
     assert up.state_dict() == {}
 
 
-def test_bicubic_output_shape() -> None:
-    pytest.importorskip("imgen.data.resize")
-    out = Bicubic(upscale=3)(torch.rand(2, 3, 5, 7))
+def test_bicubic_output_shape_and_values() -> None:
+    from imgen.data.resize import imresize
+
+    x = torch.rand(2, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+    out = Bicubic(upscale=3)(x)
     assert out.shape == (2, 3, 15, 21)
+    torch.testing.assert_close(out, imresize(x, scale=3), atol=1e-6, rtol=0)
+    flat = Bicubic(upscale=3)(torch.full((1, 3, 4, 4), 0.25))  # weights sum to one
+    torch.testing.assert_close(flat, torch.full((1, 3, 12, 12), 0.25))
 
 
 @pytest.mark.parametrize("name", list(TINY_DISCRIMINATORS))

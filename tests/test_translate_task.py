@@ -69,7 +69,7 @@ def test_paired_training_writes_run_and_samples(pairs_run):
     assert config["task"] == "translate" and config["nets"]["D"]["class"] == "PatchGAN"
     assert (pairs_run / "samples" / "step_000002.png").exists()
     events = [json.loads(x) for x in (pairs_run / "metrics.jsonl").read_text().splitlines()]
-    assert {"d_loss", "gan", "l1"} <= set(next(e for e in events if e["event"] == "train"))
+    assert {"d_loss", "gan", "pixel"} <= set(next(e for e in events if e["event"] == "train"))
 
 
 def test_eval_reports_rgb_metrics(pairs_run, pairs_folder):

@@ -168,3 +168,22 @@ def to_tensor_uint8(img: Image) -> torch.Tensor:
     if img.shape[2] == 1:
         img = np.repeat(img, 3, axis=2)
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.uint8))
+
+
+def check_crop_sizes(crop: int | None, load_size: int | None) -> None:
+    """Refuse a crop or resize size that is not positive, or a crop larger than the resize.
+
+    Raises:
+        UsageError: naming the values and the fix.
+    """
+    from imgen.errors import UsageError
+
+    if crop is not None and crop <= 0:
+        raise UsageError(f"crop must be a positive number of pixels, got {crop}.")
+    if load_size is not None and load_size <= 0:
+        raise UsageError(f"load_size must be a positive number of pixels, got {load_size}.")
+    if crop is not None and load_size is not None and crop > load_size:
+        raise UsageError(
+            f"crop ({crop}) is larger than load_size ({load_size}); images are resized to "
+            "load_size before the crop, so use crop <= load_size."
+        )

@@ -9,6 +9,7 @@ row per class when conditional.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,7 +18,23 @@ import torch
 from imgen.config import GANConfig, option
 from imgen.errors import UsageError
 from imgen.nn.scaling import from_net, to_net
-from imgen.task import Task
+from imgen.task import GANTask
+
+
+def generation_labels(n: int, num_classes: int, label: int | None = None) -> list[int]:
+    """The classes of ``n`` conditional samples: all ``label``, or else equal blocks in class
+    order (sample i has class ``i * num_classes // n``), as a grid read row by row shows them.
+
+    Example:
+        >>> generation_labels(6, 3)
+        [0, 0, 1, 1, 2, 2]
+    """
+    if num_classes <= 0:
+        return []
+    if label is not None:
+        return [label] * n
+    return [i * num_classes // n for i in range(n)]
+
 
 # The fixed-noise sample grids: this many columns, and at most this many class rows.
 GRID_COLUMNS = 8
@@ -82,7 +99,7 @@ class DCGANConfig(GANConfig):
     )
 
 
-class DCGAN(Task):
+class DCGAN(GANTask):
     """DCGAN and conditional DCGAN: ``G(z[, y])`` against ``D(x[, y])``."""
 
     name = "dcgan"
@@ -109,8 +126,8 @@ class DCGAN(Task):
         "imgen eval dcgan --run runs/dcgan-20261127-101500          # against its training data",
         "imgen eval dcgan --run runs/dcgan-20261127-101500 --data ./faces --json",
     ]
+    bench_variants = [{"name": "dcgan", "options": {"generator": "dcgan"}}]
 
-    training = False
     classes: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -119,7 +136,6 @@ class DCGAN(Task):
         from imgen_dcgan.data import LFW_CLASSES, find_classes, parse_classes
 
         super().setup(cfg, device, train=train)
-        self.training = train
         if self.d_norm == "batch" and cfg.gan_loss == "wgan-gp":
             raise UsageError(
                 "--d-norm batch does not fit --gan-loss wgan-gp: batch norm mixes the samples "
@@ -216,45 +232,27 @@ class DCGAN(Task):
         return out
 
     # -- math --------------------------------------------------------------------------------
-    def _labels(self, batch: dict) -> torch.Tensor | None:
-        return batch["label"] if self.classes else None
-
     def forward(self, nets: dict, batch: dict) -> dict:
         """``{"fake": G(z, label)}`` in [0, 1]; an empty batch (the trainer's sample grids)
         gives ``{"grid": (rows, columns, C, H, W)}`` from the fixed noise instead."""
         if "z" not in batch:
             return {"grid": self._grid(nets)}
-        return {"fake": from_net(nets["G"](batch["z"], self._labels(batch)))}
+        labels = batch["label"] if self.classes else None
+        return {"fake": from_net(nets["G"](batch["z"], labels))}
+
+    def _critic(self, nets: dict, batch: dict):
+        labels = batch["label"] if self.classes else None
+        return lambda x: nets["D"](x, labels)
 
     def d_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
-        from imgen.losses.adversarial import discriminator_objective
-
-        cfg, labels = self.cfg, self._labels(batch)
-
-        def critic(x: torch.Tensor) -> torch.Tensor:
-            return nets["D"](x, labels)
-
-        loss, logs = discriminator_objective(
-            cfg.gan_loss,
-            critic,
-            to_net(batch["image"]),
-            to_net(out["fake"]),
-            gp_weight=cfg.gp_weight,
-            r1_weight=cfg.r1_weight,
+        loss, logs = self.adversarial.discriminator(
+            self._critic(nets, batch), to_net(batch["image"]), to_net(out["fake"])
         )
         return loss, {"d_loss": loss, **logs}
 
     def g_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
-        from imgen.losses.adversarial import generator_objective
-
-        labels = self._labels(batch)
-
-        def critic(x: torch.Tensor) -> torch.Tensor:
-            return nets["D"](x, labels)
-
-        loss = generator_objective(
-            self.cfg.gan_loss, critic, to_net(out["fake"]), real=to_net(batch["image"])
-        )
+        critic = self._critic(nets, batch)
+        loss = self.adversarial.generator(critic, to_net(out["fake"]), to_net(batch["image"]))
         return loss, {"g_loss": loss}
 
     # -- outputs -----------------------------------------------------------------------------
@@ -271,8 +269,6 @@ class DCGAN(Task):
             UsageError: for ``n < 1``, a label on an unconditional run, or an unknown class
                 (the message lists the run's classes).
         """
-        from imgen.evaluation import generation_labels
-
         if n < 1:
             raise UsageError(f"--n must be at least 1, got {n}")
         if label is not None and not self.classes:
@@ -288,6 +284,12 @@ class DCGAN(Task):
             index = self.classes.index(label) if label is not None else None
             labels = torch.tensor(generation_labels(n, len(self.classes), index))
         return self._sample(nets["G"], z, labels)
+
+    def generated_labels(self, n: int, label: str | None = None) -> list[str]:
+        if not self.classes:
+            return []
+        index = self.classes.index(label) if label is not None else None
+        return [self.classes[i] for i in generation_labels(n, len(self.classes), index)]
 
     def _sample(
         self, generator: torch.nn.Module, z: torch.Tensor, labels: torch.Tensor | None
@@ -327,13 +329,26 @@ class DCGAN(Task):
         )
 
     def evaluate(
-        self, nets: dict, root: str | None, *, full: bool = False, **_: Any
+        self,
+        nets: dict,
+        root: str | None,
+        *,
+        full: bool = False,
+        metrics: Sequence[str] = (),
+        **_: Any,
     ) -> dict[str, Any]:
         """Sample statistics against real images (``root``, else the run's training data).
 
         See :func:`imgen_dcgan.evaluate.evaluate_generation`; FID and KID only with ``full``.
         """
         from imgen_dcgan.evaluate import evaluate_generation
+
+        if metrics:
+            raise UsageError(
+                f"--metric {metrics[0]}: a registered metric compares an output with its "
+                "target, and dcgan's samples have none; its evaluation reports "
+                + ", ".join(self.metrics)
+            )
 
         return evaluate_generation(
             self, nets, root if root is not None else self.cfg.data, full=full

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -45,27 +45,20 @@ def _tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     return _uint8(image, device).float().div_(255)
 
 
-def evaluate_sr(
-    task: Any, nets: dict, root: Path, *, tile: int | None = None, tile_overlap: int = 32
-) -> dict[str, Any]:
+def sr_pairs(
+    root: Path, scale: int, device: torch.device
+) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
+    """``(name, LR, HR)`` in [0, 1] on ``device`` for each HR image of ``root``: the HR cut
+    to a multiple of ``scale``, the LR read from its folder (size checked) or made by MATLAB
+    bicubic downscaling of the uint8 HR, as the benchmarks' LR images are made."""
     from imgen.data.folder import decode_image
     from imgen.data.resize import imresize
-    from imgen.metrics import psnr, ssim
-    from imgen.metrics.lpips import MetricUnavailable, build_lpips
 
-    scale, device = task.cfg.scale, task.device
-    notes = []
-    try:
-        lpips = build_lpips(device)
-    except MetricUnavailable as exc:
-        lpips = None
-        notes.append(f"lpips: unavailable ({exc})")
-    per_image: dict[str, dict[str, float]] = {}
     for hr_path, lr_path in find_pairs(root, scale):
         hr = decode_image(hr_path)
         h, w = hr.shape[0] - hr.shape[0] % scale, hr.shape[1] - hr.shape[1] % scale
         hr_t = _tensor(hr[:h, :w], device)
-        if lr_path is None:  # MATLAB's uint8 path, as benchmark LR images are made
+        if lr_path is None:
             lr_t = imresize(_uint8(hr[:h, :w], device), 1 / scale).float().div_(255)
         else:
             lr_t = _tensor(decode_image(lr_path), device)
@@ -75,22 +68,4 @@ def evaluate_sr(
                     f"image {hr_path.name} at x{scale} needs "
                     f"{w // scale}x{h // scale}"
                 )
-        sr_t = task.predict(nets, lr_t, tile=tile, tile_overlap=tile_overlap)
-        values = {
-            "psnr_y": float(psnr(sr_t, hr_t, crop_border=scale, y_channel=True)[0]),
-            "ssim_y": float(ssim(sr_t, hr_t, crop_border=scale, y_channel=True)[0]),
-        }
-        if lpips is not None:
-            values["lpips"] = float(lpips(sr_t, hr_t)[0])
-        per_image[hr_path.name] = values
-    metrics = {
-        k: float(np.mean([v[k] for v in per_image.values()]))
-        for k in next(iter(per_image.values()))
-    }
-    return {
-        "metrics": metrics,
-        "images": len(per_image),
-        "scale": scale,
-        "per_image": per_image,
-        "notes": notes,
-    }
+        yield hr_path.name, lr_t, hr_t

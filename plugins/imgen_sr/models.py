@@ -22,6 +22,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from imgen.nn import ResidualBlockNoBN, default_init_weights, make_layer
 from imgen.nn.checks import check_image_input
+from imgen.nn.contract import ImageModel
 
 __all__ = [
     "Bicubic",
@@ -38,7 +39,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 
-class MSRResNet(nn.Module):
+class MSRResNet(ImageModel):
     """Modified SRResNet (BasicSR's ``MSRResNet``, the ESRGAN paper's PSNR baseline).
 
     SRResNet without batch norm: ``conv_first`` -> ``num_block`` residual blocks -> pixel-shuffle
@@ -166,7 +167,7 @@ class RRDB(nn.Module):
         return self.rdb3(self.rdb2(self.rdb1(x))) * 0.2 + x
 
 
-class RRDBNet(nn.Module):
+class RRDBNet(ImageModel):
     """ESRGAN / Real-ESRGAN generator (BasicSR's ``RRDBNet``, same state-dict keys).
 
     ``conv_first`` -> ``num_block`` RRDBs -> ``conv_body`` (with a long skip) -> nearest
@@ -245,7 +246,7 @@ class RRDBNet(nn.Module):
         return self.conv_last(self.lrelu(self.conv_hr(feat)))
 
 
-class Bicubic(nn.Module):
+class Bicubic(ImageModel):
     """MATLAB-compatible bicubic upscaling as a generator, the classic SR baseline.
 
     It has **no parameters**: use it for evaluation and prediction only, and do not build an
@@ -291,7 +292,7 @@ class Bicubic(nn.Module):
 # --------------------------------------------------------------------------------------------
 
 
-class VGGStyleDiscriminator(nn.Module):
+class VGGStyleDiscriminator(ImageModel):
     """VGG-style discriminator of SRGAN/ESRGAN (BasicSR's ``VGGStyleDiscriminator``).
 
     Five stages of (3x3 conv, 4x4 stride-2 conv) with batch norm and LeakyReLU(0.2), then two
@@ -375,7 +376,7 @@ class VGGStyleDiscriminator(nn.Module):
         return self.linear2(feat)
 
 
-class UNetDiscriminatorSN(nn.Module):
+class UNetDiscriminatorSN(ImageModel):
     """U-Net discriminator with spectral norm (Real-ESRGAN), one logit per pixel.
 
     Three stride-2 downsampling convs, three bilinear x2 upsampling stages with skip

@@ -9,13 +9,13 @@ from typing import Any, Literal
 
 import torch
 
-from imgen.config import GANConfig, option
+from imgen.config import PairedGANConfig, option
 from imgen.errors import UsageError
-from imgen.task import Task
+from imgen.task import PairedGANTask
 
 
 @dataclass
-class SRConfig(GANConfig):
+class SRConfig(PairedGANConfig):
     """Options of ``imgen train sr`` (with the core's GAN options: --spectral-norm,
     --gp-weight, --r1-weight, --n-critic; they matter only when --gan-weight > 0)."""
 
@@ -30,8 +30,6 @@ class SRConfig(GANConfig):
         "ragan", "Adversarial loss (ragan: relativistic average, as ESRGAN)."
     )
     gan_weight: float = option(0.005, "Adversarial loss weight; 0 trains PSNR-oriented (no D).")
-    pixel_loss: Literal["l1", "charbonnier"] = option("l1", "Pixel loss.")
-    pixel_weight: float = option(1.0, "Pixel loss weight.")
     perceptual_weight: float = option(
         1.0,
         "VGG19 perceptual loss weight (GAN training only; "
@@ -55,13 +53,12 @@ class SRConfig(GANConfig):
     lr: float = option(5e-4, "Learning rate (generator; the discriminator's too unless --d-lr).")
 
 
-class SuperResolution(Task):
+class SuperResolution(PairedGANTask):
     """Super-resolution: SRResNet / ESRGAN training, BasicSR evaluation protocol."""
 
     name = "sr"
     help = "super-resolution from a folder of HR images (SRResNet, ESRGAN)"
     Config = SRConfig
-    training = False
     metrics = ["psnr_y", "ssim_y", "lpips"]
     examples = [
         "imgen train sr --steps 200 --batch-size 4       # scikit-image's sample photos",
@@ -73,26 +70,30 @@ class SuperResolution(Task):
         "imgen eval sr --generator bicubic --scale 4 --data ./Set5",
         "imgen eval sr --run runs/sr-20261127-101500 --data ./Set14 --json",
     ]
+    bench_variants = [
+        {"name": "srresnet", "options": {"generator": "srresnet"}},
+        {"name": "rrdbnet", "options": {"generator": "rrdbnet"}},
+    ]
+    input_key, output_key, target_key = "lr", "sr", "hr"
+    default_data = True
+
+    perceptual: torch.nn.Module | None = None
 
     # -- set-up --------------------------------------------------------------------------------
     def setup(self, cfg: SRConfig, device: torch.device, *, train: bool = False) -> None:
-        super().setup(cfg, device, train=train)
         if cfg.scale not in (2, 3, 4):
             raise UsageError(f"--scale {cfg.scale} is not supported; use 2, 3 or 4")
         if cfg.crop % cfg.scale:
             raise UsageError(f"--crop {cfg.crop} is not a multiple of --scale {cfg.scale}")
-        self.training = train
-        self.pixel = self.perceptual = None
-        if not train:
-            return
-        from imgen.losses.pixel import CharbonnierLoss, L1Loss
-
-        self.pixel = (L1Loss() if cfg.pixel_loss == "l1" else CharbonnierLoss()).to(device)
-        if cfg.gan_weight > 0 and cfg.perceptual_weight > 0:
-            from imgen.losses.perceptual import PerceptualLoss, WeightsUnavailable
+        super().setup(cfg, device, train=train)
+        self.perceptual = None
+        if train and cfg.gan_weight > 0 and cfg.perceptual_weight > 0:
+            from imgen.losses.perceptual import WeightsUnavailable
+            from imgen.plugins import create_loss
 
             try:
-                self.perceptual = PerceptualLoss(weights_path=cfg.vgg_weights).to(device)
+                self.perceptual = create_loss("perceptual", weights_path=cfg.vgg_weights)
+                self.perceptual = self.perceptual.to(device)
             except WeightsUnavailable as exc:
                 if cfg.vgg_weights:
                     raise UsageError(str(exc)) from None
@@ -100,37 +101,34 @@ class SuperResolution(Task):
                     f"imgen: WARNING: perceptual loss disabled: {exc}", flush=True, file=sys.stderr
                 )
 
-    def build(self, cfg: SRConfig) -> dict[str, torch.nn.Module]:
+    def build_generator(self, cfg: SRConfig) -> torch.nn.Module:
         from imgen.plugins import create_model
 
-        kwargs: dict[str, Any] = {
+        offered: dict[str, Any] = {
             "upscale": cfg.scale,
             "scale": cfg.scale,
             "num_feat": cfg.num_feat,
         }
         if cfg.num_block is not None:
-            kwargs["num_block"] = cfg.num_block
-        nets = {"G": create_model(cfg.generator, "generator", **kwargs)}
+            offered["num_block"] = cfg.num_block
+        G = create_model(cfg.generator, "generator", offered=offered)
         if self.training and cfg.init:
             from imgen.engine.checkpoint import load_weights
 
-            nets["G"].load_state_dict(load_weights(cfg.init, ema=True)["G"])
-        if self.training and cfg.gan_weight > 0:  # evaluation and prediction need only G
-            nets["D"] = create_model(cfg.discriminator, "discriminator", num_feat=64)
-        return nets
+            G.load_state_dict(load_weights(cfg.init, ema=True)["G"])
+        return G
+
+    def output_scale(self) -> int:
+        return self.cfg.scale
+
+    def crop_border(self) -> int:
+        return self.cfg.scale
 
     # -- data ----------------------------------------------------------------------------------
     def dataset(self, cfg: SRConfig, root: str | None, split: str) -> torch.utils.data.Dataset:
         from imgen.data.datasets import ImageFolderDataset
-        from imgen.data.samples import sample_folder
 
-        if root is None:
-            root = str(sample_folder())
-            print(
-                f"imgen: no --data given: training on scikit-image's sample photos in {root}",
-                file=sys.stderr,
-            )
-        return ImageFolderDataset(root, cfg.crop, augment=True, cache=cfg.cache)
+        return ImageFolderDataset(self.data_root(root), cfg.crop, augment=True, cache=cfg.cache)
 
     def prepare(self, batch: dict) -> dict:
         from imgen.data.resize import imresize
@@ -141,69 +139,16 @@ class SuperResolution(Task):
         return {"lr": lr.float().div_(255), "hr": hr.float().div_(255)}
 
     # -- math ----------------------------------------------------------------------------------
-    def forward(self, nets: dict, batch: dict) -> dict:
-        return {"sr": nets["G"](batch["lr"])}
+    def extra_losses(self, nets: dict, batch: dict, out: dict) -> dict:
+        if self.perceptual is None:
+            return {}
+        return {"perceptual": (self.cfg.perceptual_weight, self.perceptual(out["sr"], batch["hr"]))}
 
-    def d_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
-        from imgen.losses.adversarial import discriminator_objective
+    # -- evaluation ----------------------------------------------------------------------------
+    def eval_pairs(self, root: str):
+        from imgen_sr.evaluate import sr_pairs
 
-        cfg = self.cfg
-        loss, logs = discriminator_objective(
-            cfg.gan_loss,
-            nets["D"],
-            batch["hr"],
-            out["sr"],
-            gp_weight=cfg.gp_weight,
-            r1_weight=cfg.r1_weight,
-        )
-        return loss, {"d_loss": loss, **logs}
+        return sr_pairs(Path(root), self.cfg.scale, self.device)
 
-    def g_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
-        cfg, sr, hr = self.cfg, out["sr"], batch["hr"]
-        pixel = self.pixel(sr.float(), hr)
-        loss = cfg.pixel_weight * pixel
-        logs = {"pixel": pixel}
-        if "D" in nets and cfg.gan_weight > 0:
-            from imgen.losses.adversarial import generator_objective
-
-            if self.perceptual is not None:
-                perceptual = self.perceptual(sr, hr)
-                loss = loss + cfg.perceptual_weight * perceptual
-                logs["perceptual"] = perceptual
-            gan = generator_objective(cfg.gan_loss, nets["D"], sr, hr)
-            loss = loss + cfg.gan_weight * gan
-            logs["gan"] = gan
-        return loss, logs
-
-    # -- outputs -------------------------------------------------------------------------------
-    def predict(
-        self,
-        nets: dict,
-        image: torch.Tensor,
-        *,
-        tile: int | None = None,
-        tile_overlap: int = 32,
-        **_: Any,
-    ) -> torch.Tensor:
-        from imgen.inference import predict_tiled
-
-        G = nets["G"]
-        out = predict_tiled(
-            G,
-            image,
-            scale=self.cfg.scale,
-            tile=tile,
-            overlap=tile_overlap,
-            multiple=getattr(G, "required_multiple", 1),
-        )
-        return out.clamp(0, 1)
-
-    def sample_columns(self, batch: dict, out: dict) -> list[torch.Tensor]:
-        return [batch["lr"], out["sr"], batch["hr"]]
-
-    def evaluate(
-        self, nets: dict, root: str, *, tile: int | None = None, tile_overlap: int = 32, **_: Any
-    ) -> dict[str, Any]:
-        from imgen_sr.evaluate import evaluate_sr
-
-        return evaluate_sr(self, nets, Path(root), tile=tile, tile_overlap=tile_overlap)
+    def evaluate(self, nets: dict, root: str | None, **options: Any) -> dict[str, Any]:
+        return {**super().evaluate(nets, root, **options), "scale": self.cfg.scale}

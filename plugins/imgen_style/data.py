@@ -22,8 +22,14 @@ from torch.utils.data import Dataset
 
 from imgen.data.datasets import ImageSet
 from imgen.data.folder import Warn, scan_images
-from imgen.data.transforms import paired_augment, paired_random_crop, sample_rng, to_tensor_uint8
-from imgen.errors import DataError, UsageError
+from imgen.data.transforms import (
+    check_crop_sizes,
+    paired_augment,
+    paired_random_crop,
+    sample_rng,
+    to_tensor_uint8,
+)
+from imgen.errors import DataError
 
 __all__ = ["UnalignedDataset", "find_domains", "test_pairs"]
 
@@ -142,15 +148,7 @@ class UnalignedDataset(Dataset):
         cache: bool = True,
         warn: Warn | None = None,
     ) -> None:
-        if crop is not None and crop <= 0:
-            raise UsageError(f"crop must be a positive number of pixels, got {crop}.")
-        if load_size is not None and load_size <= 0:
-            raise UsageError(f"load_size must be a positive number of pixels, got {load_size}.")
-        if crop is not None and load_size is not None and crop > load_size:
-            raise UsageError(
-                f"crop ({crop}) is larger than load_size ({load_size}); images are resized to "
-                "load_size before the crop, so use crop <= load_size."
-            )
+        check_crop_sizes(crop, load_size)
         self.dir_a, self.dir_b = Path(dir_a), Path(dir_b)
         self.crop = crop
         self.load_size = load_size

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from PIL import Image
 from torch import nn
 
 REALISM_SIZE = 64
+#: Registered metrics of each translation against its test partner (same file name).
+PAIRED_METRICS = ("psnr", "ssim", "l1", "lpips")
 
 
 def load_image(path: Path, size: int | None) -> torch.Tensor:
@@ -99,10 +102,12 @@ def evaluate_style(
     realism: bool = False,
     tile: int | None = None,
     tile_overlap: int = 32,
+    metrics: Sequence[str] = (),
 ) -> dict[str, Any]:
+    """Cycle L1 both ways; with test pairs, :data:`PAIRED_METRICS` and ``metrics`` (registered
+    names) of each translation against its partner; with ``realism``, the domain realism."""
     from imgen.data.folder import scan_images
-    from imgen.metrics import psnr, quantize, ssim
-    from imgen.metrics.lpips import MetricUnavailable, build_lpips
+    from imgen.metrics import quantize
     from imgen_style.data import test_pairs
 
     cfg, device = task.cfg, task.device
@@ -121,7 +126,7 @@ def evaluate_style(
         "B": [translate(x, "AtoB") for x in test["A"]],
         "A": [translate(x, "BtoA") for x in test["B"]],
     }
-    metrics: dict[str, float] = {
+    metrics_out: dict[str, float] = {
         "cycle_l1_A": float(
             np.mean(
                 [
@@ -142,12 +147,8 @@ def evaluate_style(
     notes: list[str] = []
     pairs = test_pairs(dir_a, dir_b)
     if pairs:
-        try:
-            lpips = build_lpips(device)
-        except MetricUnavailable as exc:
-            lpips = None
-            notes.append(f"lpips: unavailable ({exc})")
-        rows: dict[str, list[float]] = {}
+        names = list(dict.fromkeys([*PAIRED_METRICS, *metrics]))
+        tables = {d: task.scores(names, suffix=f"_{d}") for d in ("AtoB", "BtoA")}
         resized = False
         for path_a, path_b in pairs:
             a, b = load_image(path_a, size).to(device), load_image(path_b, size).to(device)
@@ -162,33 +163,33 @@ def evaluate_style(
                         align_corners=False,
                     ).clamp(0, 1)
                     resized = True
-                rows.setdefault(f"psnr_{direction}", []).append(float(psnr(fake, target)[0]))
-                rows.setdefault(f"ssim_{direction}", []).append(float(ssim(fake, target)[0]))
-                rows.setdefault(f"l1_{direction}", []).append(float((fake - target).abs().mean()))
-                if lpips is not None:
-                    rows.setdefault(f"lpips_{direction}", []).append(float(lpips(fake, target)[0]))
-        metrics |= {k: float(np.mean(v)) for k, v in rows.items()}
+                tables[direction].add(path_a.name, fake, target)
+        for table in tables.values():
+            metrics_out |= table.means()
+        notes += list(dict.fromkeys(n for t in tables.values() for n in t.notes))
         if resized:
             notes.append(
                 "paired metrics: partners of another size were resized (bicubic) to "
                 "the translated image's size"
             )
     else:
+        if metrics:
+            notes.append(f"--metric {', '.join(metrics)}: skipped, as the paired metrics")
         notes.append("paired metrics: skipped (no test files share a name across A and B)")
     if realism:
         train_a, train_b = task.domains(root, "train")
         small = [[load_image(p, REALISM_SIZE) for p in scan_images(d)] for d in (train_a, train_b)]
         classifier = train_domain_classifier(torch.cat(small[0]), torch.cat(small[1]))
         cpu = {k: [x.cpu() for x in v] for k, v in fakes.items()}
-        metrics["realism_A"] = _share(classifier, cpu["A"], 0)
-        metrics["realism_B"] = _share(classifier, cpu["B"], 1)
+        metrics_out["realism_A"] = _share(classifier, cpu["A"], 0)
+        metrics_out["realism_B"] = _share(classifier, cpu["B"], 1)
         real = {k: [x.cpu() for x in v] for k, v in test.items()}
-        metrics["realism_real_accuracy"] = (
+        metrics_out["realism_real_accuracy"] = (
             _share(classifier, real["A"], 0) * len(real["A"])
             + _share(classifier, real["B"], 1) * len(real["B"])
         ) / (len(real["A"]) + len(real["B"]))
     return {
-        "metrics": metrics,
+        "metrics": metrics_out,
         "images": len(test["A"]) + len(test["B"]),
         "pairs": len(pairs),
         "notes": notes,

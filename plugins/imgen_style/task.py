@@ -8,6 +8,7 @@ discriminators.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -15,9 +16,8 @@ from typing import Any, Literal
 import torch
 
 from imgen.config import ImageToImageConfig, option
-from imgen.errors import DataError, UsageError
 from imgen.nn.scaling import from_net, to_net
-from imgen.task import Task
+from imgen.task import GANTask
 
 
 @dataclass
@@ -49,7 +49,10 @@ class StyleConfig(ImageToImageConfig):
     pool_size: int = option(50, "Past fakes kept for the discriminators (0: none).")
 
 
-class Style(Task):
+GS = ("G_AB", "G_BA")
+
+
+class Style(GANTask):
     """Unpaired translation: CycleGAN's two generators, two PatchGANs, cycle + identity."""
 
     name = "style"
@@ -65,19 +68,19 @@ class Style(Task):
         "realism_B",
     ]
     d_first = False  # CycleGAN updates the generators first
-    training = False
     examples = [
         "imgen train style --data ./facades --crop 128 --blocks 6 --steps 20000",
         "imgen train style --data-a ./horses --data-b ./zebras --upsample resize",
         "imgen train style --data ./facades --gan-loss hinge --spectral-norm --r1-weight 1",
     ]
     eval_examples = ["imgen eval style --run runs/style-20261127-101500 --data ./facades"]
+    bench_variants = [{"name": "resnet-9", "options": {"generator": "resnet", "blocks": 9}}]
+    data_help = (
+        "imgen train style needs --data DIR (with trainA/ and trainB/) or --data-a DIR --data-b DIR"
+    )
 
     def setup(self, cfg: StyleConfig, device: torch.device, *, train: bool = False) -> None:
         super().setup(cfg, device, train=train)
-        self.training = train
-        if cfg.load_size is not None and cfg.load_size < cfg.crop:
-            raise UsageError(f"--load-size {cfg.load_size} is smaller than --crop {cfg.crop}")
         if train:
             from imgen_style.pool import ImagePool
 
@@ -89,29 +92,17 @@ class Style(Task):
     def build(self, cfg: StyleConfig) -> dict[str, torch.nn.Module]:
         from imgen.plugins import create_model
 
-        def generator() -> torch.nn.Module:
-            return create_model(
-                cfg.generator,
-                "generator",
-                in_channels=3,
-                out_channels=3,
-                ngf=cfg.ngf,
-                norm=cfg.norm,
-                blocks=cfg.blocks,
-                upsample=cfg.upsample,
-            )
-
-        nets = {"G_AB": generator(), "G_BA": generator()}
+        offered = {
+            "in_channels": 3,
+            "out_channels": 3,
+            "ngf": cfg.ngf,
+            "norm": cfg.norm,
+            "blocks": cfg.blocks,
+            "upsample": cfg.upsample,
+        }
+        nets = {name: create_model(cfg.generator, "generator", offered=offered) for name in GS}
         if self.training:
-            for name in ("D_A", "D_B"):
-                nets[name] = create_model(
-                    cfg.discriminator,
-                    "discriminator",
-                    in_channels=3,
-                    ndf=cfg.ndf,
-                    n_layers=cfg.d_layers,
-                    norm=cfg.norm,
-                )
+            nets |= {name: self.build_discriminator(3) for name in ("D_A", "D_B")}
         return nets
 
     def lr_decay_start(self, cfg: StyleConfig) -> int:
@@ -130,11 +121,8 @@ class Style(Task):
         from imgen_style.data import find_domains
 
         cfg = self.cfg
-        if root is None and not (cfg.data_a and cfg.data_b):
-            raise DataError(
-                "imgen train style needs --data DIR (with trainA/ and trainB/) or "
-                "--data-a DIR --data-b DIR"
-            )
+        if not (cfg.data_a and cfg.data_b):
+            root = self.data_root(root)
         return find_domains(Path(root) if root else None, split, cfg.data_a, cfg.data_b)
 
     def dataset(self, cfg: StyleConfig, root: str | None, split: str):
@@ -176,11 +164,9 @@ class Style(Task):
         return lambda x: net(to_net(x))
 
     def g_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
-        from imgen.losses.adversarial import generator_objective
-
         cfg, A, B = self.cfg, batch["A"], batch["B"]
-        gan_AB = generator_objective(cfg.gan_loss, self._critic(nets["D_B"]), out["fake_B"])
-        gan_BA = generator_objective(cfg.gan_loss, self._critic(nets["D_A"]), out["fake_A"])
+        gan_AB = self.adversarial.generator(self._critic(nets["D_B"]), out["fake_B"])
+        gan_BA = self.adversarial.generator(self._critic(nets["D_A"]), out["fake_A"])
         cycle_A = (out["rec_A"].float() - A).abs().mean()
         cycle_B = (out["rec_B"].float() - B).abs().mean()
         loss = gan_AB + gan_BA + cfg.cycle_weight * (cycle_A + cycle_B)
@@ -195,21 +181,13 @@ class Style(Task):
         return loss, logs
 
     def d_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
-        from imgen.losses.adversarial import discriminator_objective
-
-        cfg = self.cfg
         logs: dict[str, torch.Tensor] = {}
         total = 0.0
         for domain in ("A", "B"):
             # Each D judges its domain's real images against the pool's past fakes.
             fake = self.pools[domain].query(out[f"fake_{domain}"].detach())
-            loss, parts = discriminator_objective(
-                cfg.gan_loss,
-                self._critic(nets[f"D_{domain}"]),
-                batch[domain],
-                fake,
-                gp_weight=cfg.gp_weight,
-                r1_weight=cfg.r1_weight,
+            loss, parts = self.adversarial.discriminator(
+                self._critic(nets[f"D_{domain}"]), batch[domain], fake
             )
             loss = 0.5 * loss  # CycleGAN halves each D loss (penalties included)
             total = total + loss
@@ -228,18 +206,10 @@ class Style(Task):
         tile_overlap: int = 32,
         **_: Any,
     ) -> torch.Tensor:
-        from imgen.inference import predict_tiled
-
         direction = direction or self.cfg.direction
         G = nets["G_AB" if direction == "AtoB" else "G_BA"]
-        out = predict_tiled(
-            lambda x: self._apply(G, x),
-            image,
-            tile=tile,
-            overlap=tile_overlap,
-            multiple=getattr(G, "required_multiple", 1),
-        )
-        return out.clamp(0, 1)
+        apply = lambda x: self._apply(G, x)  # noqa: E731
+        return self.run_tiled(G, image, apply=apply, tile=tile, tile_overlap=tile_overlap)
 
     def sample_columns(self, batch: dict, out: dict) -> list[torch.Tensor]:
         return [batch["A"], out["fake_B"], out["rec_A"], batch["B"], out["fake_A"], out["rec_B"]]
@@ -252,8 +222,11 @@ class Style(Task):
         tile: int | None = None,
         tile_overlap: int = 32,
         full: bool = False,
+        metrics: Sequence[str] = (),
         **_: Any,
     ) -> dict[str, Any]:
         from imgen_style.evaluate import evaluate_style
 
-        return evaluate_style(self, nets, root, realism=full, tile=tile, tile_overlap=tile_overlap)
+        return evaluate_style(
+            self, nets, root, realism=full, tile=tile, tile_overlap=tile_overlap, metrics=metrics
+        )

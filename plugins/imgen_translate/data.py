@@ -38,7 +38,13 @@ from imgen.data.folder import (
     probe_images,
     scan_images,
 )
-from imgen.data.transforms import paired_augment, paired_random_crop, sample_rng, to_tensor_uint8
+from imgen.data.transforms import (
+    check_crop_sizes,
+    paired_augment,
+    paired_random_crop,
+    sample_rng,
+    to_tensor_uint8,
+)
 from imgen.errors import DataError, UsageError
 
 __all__ = [
@@ -189,18 +195,6 @@ def _resize(img: np.ndarray, size: int) -> np.ndarray:
 def _check_direction(direction: str) -> None:
     if direction not in DIRECTIONS:
         raise UsageError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}.")
-
-
-def _check_sizes(crop: int | None, load_size: int | None) -> None:
-    if crop is not None and crop <= 0:
-        raise UsageError(f"crop must be a positive number of pixels, got {crop}.")
-    if load_size is not None and load_size <= 0:
-        raise UsageError(f"load_size must be a positive number of pixels, got {load_size}.")
-    if crop is not None and load_size is not None and crop > load_size:
-        raise UsageError(
-            f"crop ({crop}) is larger than load_size ({load_size}); images are resized to "
-            "load_size before the crop, so use crop <= load_size."
-        )
 
 
 class _Source:
@@ -368,7 +362,7 @@ class PairedDataset(Dataset):
         layout: Layout | None = None,
     ) -> None:
         _check_direction(direction)
-        _check_sizes(crop, load_size)
+        check_crop_sizes(crop, load_size)
         self.root = Path(root)
         self.split = split
         self.crop = crop
@@ -477,7 +471,7 @@ class PhotoDataset(Dataset):
         layout: Layout | None = None,
     ) -> None:
         _check_direction(direction)
-        _check_sizes(crop, load_size)
+        check_crop_sizes(crop, load_size)
         if condition is not None and condition not in CONDITION_CHOICES:
             raise UsageError(_unknown_condition_message(condition))
         self.root = Path(root)

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imgen.nn.checks import check_image_input
+from imgen.nn.contract import ImageModel
 from imgen.nn.norm import init_gan_normal, norm_layer, uses_bias
 
 __all__ = ["DecoderBlock", "TimmUNet", "UNetGenerator", "UNetSkipBlock"]
@@ -114,7 +115,7 @@ class UNetSkipBlock(nn.Module):
         return torch.cat([x, y], 1)
 
 
-class UNetGenerator(nn.Module):
+class UNetGenerator(ImageModel):
     """The pix2pix generator (the reference's ``UnetGenerator``), built from
     :class:`UNetSkipBlock` levels from the inside out.
 
@@ -279,7 +280,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items() if torch.is_tensor(v)}
 
 
-class TimmUNet(nn.Module):
+class TimmUNet(ImageModel):
     """A U-Net generator whose encoder is a timm backbone (``features_only``).
 
     The encoder yields features at strides ``r_0 < r_1 < ... < r_K`` (usually 2, 4, ..., 32).

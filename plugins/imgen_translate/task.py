@@ -13,14 +13,12 @@ from typing import Any, Literal
 
 import torch
 
-from imgen.config import ImageToImageConfig, option
-from imgen.errors import UsageError
-from imgen.nn.scaling import from_net, to_net
-from imgen.task import Task
+from imgen.config import ImageToImageConfig, PairedGANConfig, option
+from imgen.task import PairedGANTask
 
 
 @dataclass
-class TranslateConfig(ImageToImageConfig):
+class TranslateConfig(ImageToImageConfig, PairedGANConfig):
     """Options of ``imgen train translate`` (the GAN objective's options come from
     :class:`imgen.config.GANConfig`: --gan-loss, --spectral-norm, --gp-weight, --r1-weight,
     --n-critic)."""
@@ -43,18 +41,16 @@ class TranslateConfig(ImageToImageConfig):
         metavar="PATH",
     )
     blocks: int = option(9, "Residual blocks of the resnet generator.")
-    l1_weight: float = option(100.0, "L1 loss weight.")
+    pixel_weight: float = option(100.0, "Pixel (L1) loss weight (pix2pix's lambda_L1).")
 
 
-class Translate(Task):
+class Translate(PairedGANTask):
     """Paired conditional translation: U-Net + PatchGAN, GAN + L1 (pix2pix)."""
 
     name = "translate"
     help = "paired image-to-image translation (pix2pix)"
     Config = TranslateConfig
     metrics = ["psnr", "ssim", "l1", "lpips"]
-    d_first = True
-    training = False
     examples = [
         "imgen train translate --data ./facades --direction BtoA --steps 20000",
         "imgen train translate --data ./photos --condition edges --crop 128 --depth 7",
@@ -65,67 +61,55 @@ class Translate(Task):
     eval_examples = [
         "imgen eval translate --run runs/translate-20261127-101500 --data ./facades --json",
     ]
+    # unet_256 needs sides that are multiples of 256: on the CPU it runs at pix2pix's own
+    # batch 1 and 256 crop rather than at the CPU profile's smaller crop.
+    bench_variants = [
+        {"name": "unet", "options": {"generator": "unet"}, "cpu": {"batch_size": 1, "crop": 256}}
+    ]
+    input_key, output_key, target_key = "A", "fake", "B"
+    signed = True  # the networks see [-1, 1], as in pix2pix (tanh output)
+    conditional_d = True  # D judges the condition and the image, concatenated
+    d_weight = 0.5  # pix2pix halves the D loss to slow D down
+    data_help = (
+        "imgen train translate needs --data: a folder with trainA/ and trainB/ (or A/ and "
+        "B/, or pix2pix AB images in train/), or a folder of photos with --condition"
+    )
 
-    # -- set-up --------------------------------------------------------------------------------
-    def setup(self, cfg: TranslateConfig, device: torch.device, *, train: bool = False) -> None:
-        super().setup(cfg, device, train=train)
-        self.training = train
-        if cfg.load_size is not None and cfg.load_size < cfg.crop:
-            raise UsageError(f"--load-size {cfg.load_size} is smaller than --crop {cfg.crop}")
-
-    def build(self, cfg: TranslateConfig) -> dict[str, torch.nn.Module]:
+    def build_generator(self, cfg: TranslateConfig) -> torch.nn.Module:
+        from imgen.nn.contract import weights_note
         from imgen.plugins import create_model
 
-        G = create_model(
-            cfg.generator,
-            "generator",
-            in_channels=3,
-            out_channels=3,
-            ngf=cfg.ngf,
-            depth=cfg.depth,
-            norm=cfg.norm,
-            dropout=cfg.dropout,
-            encoder=cfg.encoder,
-            encoder_weights=cfg.encoder_weights,
-            blocks=cfg.blocks,
-        )
-        if self.training and getattr(G, "weights_note", None):
-            print(f"imgen: {G.weights_note}", file=sys.stderr)
-        nets = {"G": G}
-        if self.training:  # the discriminator sees the condition and the image, concatenated
-            nets["D"] = create_model(
-                cfg.discriminator,
-                "discriminator",
-                in_channels=6,
-                ndf=cfg.ndf,
-                n_layers=cfg.d_layers,
-                norm=cfg.norm,
-            )
-        return nets
+        offered = {
+            "in_channels": 3,
+            "out_channels": 3,
+            "ngf": cfg.ngf,
+            "depth": cfg.depth,
+            "norm": cfg.norm,
+            "dropout": cfg.dropout,
+            "encoder": cfg.encoder,
+            "encoder_weights": cfg.encoder_weights,
+            "blocks": cfg.blocks,
+        }
+        G = create_model(cfg.generator, "generator", offered=offered)
+        if self.training and weights_note(G):
+            print(f"imgen: {weights_note(G)}", file=sys.stderr)
+        return G
 
     def lr_decay_start(self, cfg: TranslateConfig) -> int:
         return cfg.steps // 2
 
     # -- data ----------------------------------------------------------------------------------
     def dataset(self, cfg: TranslateConfig, root: str | None, split: str):
-        from imgen.errors import DataError
         from imgen_translate.data import build_dataset
 
-        if root is None:
-            raise DataError(
-                "imgen train translate needs --data: a folder with trainA/ and "
-                "trainB/ (or A/ and B/, or pix2pix AB images in train/), or a "
-                "folder of photos with --condition"
-            )
-        train = split == "train"
         return build_dataset(
-            Path(root),
+            Path(self.data_root(root)),
             split,
             condition=cfg.condition,
             crop=cfg.crop,
             load_size=cfg.load_size,
             direction=cfg.direction,
-            augment=train,
+            augment=split == "train",
             cache=cfg.cache,
         )
 
@@ -141,86 +125,29 @@ class Translate(Task):
             return {"A": make_condition(self.cfg.condition, B, extra), "B": B}
         return {"A": image("A"), "B": image("B")}
 
-    # -- math ----------------------------------------------------------------------------------
-    def forward(self, nets: dict, batch: dict) -> dict:
-        return {"fake": from_net(nets["G"](to_net(batch["A"])))}
-
-    def _critic(self, nets: dict, condition: torch.Tensor):
-        return lambda image: nets["D"](to_net(torch.cat([condition, image], dim=1)))
-
-    def d_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
-        from imgen.losses.adversarial import discriminator_objective
-
-        cfg = self.cfg
-        loss, logs = discriminator_objective(
-            cfg.gan_loss,
-            self._critic(nets, batch["A"]),
-            batch["B"],
-            out["fake"],
-            gp_weight=cfg.gp_weight,
-            r1_weight=cfg.r1_weight,
-        )
-        # pix2pix halves the D loss to slow D down; penalties included, so their ratio to the
-        # adversarial term stays what --gp-weight / --r1-weight say.
-        loss = 0.5 * loss
-        return loss, {"d_loss": loss, **logs}
-
-    def g_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
-        from imgen.losses.adversarial import generator_objective
-
-        gan = generator_objective(self.cfg.gan_loss, self._critic(nets, batch["A"]), out["fake"])
-        l1 = (out["fake"].float() - batch["B"]).abs().mean()
-        return gan + self.cfg.l1_weight * l1, {"gan": gan, "l1": l1}
-
     # -- outputs -------------------------------------------------------------------------------
-    def predict(
-        self,
-        nets: dict,
-        image: torch.Tensor,
-        *,
-        tile: int | None = None,
-        tile_overlap: int = 32,
-        **_: Any,
-    ) -> torch.Tensor:
-        """``image`` is A (or, with --condition, a photo the condition is derived from)."""
-        if self.cfg.condition:
-            from imgen_translate.conditions import make_condition
-            from imgen_translate.data import hole_mask
+    def predict_input(self, image: torch.Tensor) -> torch.Tensor:
+        """``image`` is A or, with --condition, a photo the condition is derived from."""
+        if not self.cfg.condition:
+            return image
+        from imgen_translate.conditions import make_condition
+        from imgen_translate.data import hole_mask
 
-            extra = {}
-            if self.cfg.condition == "mask":  # inpaint a centred hole (25 % of the image)
-                holes = hole_mask(image.shape[-2], image.shape[-1], None)
-                extra["mask"] = torch.from_numpy(holes)[None, None].to(image.device)
-            image = make_condition(self.cfg.condition, image, extra)
-        return self.translate(nets, image, tile=tile, tile_overlap=tile_overlap)
+        extra = {}
+        if self.cfg.condition == "mask":  # inpaint a centred hole (25 % of the image)
+            holes = hole_mask(image.shape[-2], image.shape[-1], None)
+            extra["mask"] = torch.from_numpy(holes)[None, None].to(image.device)
+        return make_condition(self.cfg.condition, image, extra)
 
-    def translate(
-        self,
-        nets: dict,
-        condition: torch.Tensor,
-        *,
-        tile: int | None = None,
-        tile_overlap: int = 32,
-    ) -> torch.Tensor:
-        """G on a condition image of any size: padded to G's multiple and cropped back."""
-        from imgen.inference import predict_tiled
+    def eval_pairs(self, root: str):
+        """The test pairs (A, B) of ``root``, as training reads them (the test split)."""
+        dataset = self.dataset(self.cfg, root, "test")
+        for index in range(len(dataset)):
+            item = dataset[index]
+            batch = self.prepare(
+                {k: v[None] if isinstance(v, torch.Tensor) else v for k, v in item.items()}
+            )
+            yield f"{index:05d}", batch["A"], batch["B"]
 
-        G = nets["G"]
-        out = predict_tiled(
-            lambda x: from_net(G(to_net(x))),
-            condition,
-            tile=tile,
-            overlap=tile_overlap,
-            multiple=getattr(G, "required_multiple", 1),
-        )
-        return out.clamp(0, 1)
-
-    def sample_columns(self, batch: dict, out: dict) -> list[torch.Tensor]:
-        return [batch["A"], out["fake"], batch["B"]]
-
-    def evaluate(
-        self, nets: dict, root: str, *, tile: int | None = None, tile_overlap: int = 32, **_: Any
-    ) -> dict[str, Any]:
-        from imgen_translate.evaluate import evaluate_translate
-
-        return evaluate_translate(self, nets, Path(root), tile=tile, tile_overlap=tile_overlap)
+    def evaluate(self, nets: dict, root: str | None, **options: Any) -> dict[str, Any]:
+        return {**super().evaluate(nets, root, **options), "direction": self.cfg.direction}

@@ -12,15 +12,13 @@ Only imgen's public API is used: :mod:`imgen.task`, :mod:`imgen.config`, :mod:`i
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from imgen.config import GANConfig, option
+from imgen.config import PairedGANConfig, option
 from imgen.errors import UsageError
-from imgen.task import Task
+from imgen.task import PairedGANTask
 from torch.utils.data import Dataset
 
 __all__ = ["Denoise", "DenoiseConfig", "NoisyImages", "add_noise"]
@@ -94,7 +92,7 @@ def noise_generator(seed: int) -> torch.Generator:
 
 
 @dataclass
-class DenoiseConfig(GANConfig):
+class DenoiseConfig(PairedGANConfig):
     """Options of ``imgen train denoise``."""
 
     noise: Literal["gaussian", "poisson"] = option(
@@ -122,7 +120,9 @@ class DenoiseConfig(GANConfig):
     gan_weight: float = option(
         0.005, "Adversarial loss weight; 0 trains with the pixel loss alone (no discriminator)."
     )
-    pixel_loss: Literal["l1", "l2"] = option("l1", "Pixel loss: l1, or l2 (DnCNN's MSE).")
+    pixel_loss: str = option(
+        "l1", "Pixel loss: l1, l2 (DnCNN's MSE), charbonnier or any registered loss."
+    )
     cache: bool = option(True, "Keep the decoded training images in memory.")
     crop: int = option(64, "Training crop, in pixels.")
     lr: float = option(1e-3, "Learning rate (generator; the discriminator's too unless --d-lr).")
@@ -130,6 +130,16 @@ class DenoiseConfig(GANConfig):
     lr_schedule: Literal["constant", "linear", "cosine"] = option(
         "cosine", "Learning-rate schedule after warmup: constant, linear decay to 0, cosine."
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.sigma < 0:
+            raise UsageError(f"--sigma must be >= 0, got {self.sigma}")
+        if self.peak <= 0:
+            raise UsageError(f"--peak must be > 0, got {self.peak}")
+
+    def discriminator_options(self) -> dict[str, Any]:
+        return {"ndf": self.ndf, "n_layers": self.d_layers, "norm": "batch"}
 
 
 class NoisyImages(Dataset):
@@ -166,14 +176,17 @@ def _noisy(clean: torch.Tensor, cfg: DenoiseConfig, generator: torch.Generator) 
     )
 
 
-class Denoise(Task):
-    """Denoising: DnCNN + PatchGAN, pixel + adversarial loss, PSNR/SSIM evaluation."""
+class Denoise(PairedGANTask):
+    """Denoising: DnCNN + PatchGAN, pixel + adversarial loss, PSNR/SSIM evaluation.
+
+    Evaluation gives each image noise seeded by its position in the sorted folder, so every
+    evaluation of a folder sees the same noisy images; ``*_noisy`` scores the noisy input.
+    """
 
     name = "denoise"
     help = "remove Gaussian or Poisson noise (DnCNN + PatchGAN), noise added on the fly"
     Config = DenoiseConfig
     metrics: ClassVar[list[str]] = ["psnr", "ssim"]
-    d_first = True
     examples: ClassVar[list[str]] = [
         "imgen train denoise --steps 200 --batch-size 4       # scikit-image's sample photos",
         "imgen train denoise --data ./photos --sigma 50 --steps 20000",
@@ -182,132 +195,32 @@ class Denoise(Task):
     eval_examples: ClassVar[list[str]] = [
         "imgen eval denoise --run runs/denoise-20261127-101500 --data ./BSD68 --json",
     ]
-    training = False
+    input_key, output_key, target_key = "noisy", "denoised", "clean"
+    reference_suffix = "_noisy"
+    default_data = True
 
-    # -- set-up --------------------------------------------------------------------------------
-    def setup(self, cfg: DenoiseConfig, device: torch.device, *, train: bool = False) -> None:
-        super().setup(cfg, device, train=train)
-        self.training = train
-        if cfg.sigma < 0:
-            raise UsageError(f"--sigma must be >= 0, got {cfg.sigma}")
-        if cfg.peak <= 0:
-            raise UsageError(f"--peak must be > 0, got {cfg.peak}")
-        if cfg.gan_weight < 0:
-            raise UsageError(f"--gan-weight must be >= 0, got {cfg.gan_weight}")
-
-    def build(self, cfg: DenoiseConfig) -> dict[str, torch.nn.Module]:
+    def build_generator(self, cfg: DenoiseConfig) -> torch.nn.Module:
         from imgen.plugins import create_model
 
-        nets = {
-            "G": create_model(
-                cfg.generator, "generator", in_channels=3, depth=cfg.depth, features=cfg.features
-            )
-        }
-        if self.training and cfg.gan_weight > 0:  # evaluation and prediction need only G
-            nets["D"] = create_model(
-                cfg.discriminator,
-                "discriminator",
-                in_channels=3,
-                ndf=cfg.ndf,
-                n_layers=cfg.d_layers,
-                norm="batch",
-            )
-        return nets
+        return create_model(
+            cfg.generator, "generator", in_channels=3, depth=cfg.depth, features=cfg.features
+        )
 
-    # -- data ----------------------------------------------------------------------------------
     def dataset(self, cfg: DenoiseConfig, root: str | None, split: str) -> Dataset:
         from imgen.data import ImageFolderDataset
-        from imgen.data.samples import sample_folder
 
-        if root is None:
-            root = str(sample_folder())
-            print(
-                f"imgen: no --data given: training on scikit-image's sample photos in {root}",
-                file=sys.stderr,
-            )
-        images = ImageFolderDataset(root, cfg.crop, augment=split == "train", cache=cfg.cache)
+        images = ImageFolderDataset(
+            self.data_root(root), cfg.crop, augment=split == "train", cache=cfg.cache
+        )
         return NoisyImages(images, cfg)
 
     def prepare(self, batch: dict) -> dict:
         clean = batch["image"].to(self.device, non_blocking=True).float().div_(255)
         return {"noisy": batch["noisy"].to(self.device, non_blocking=True), "clean": clean}
 
-    # -- math ----------------------------------------------------------------------------------
-    def forward(self, nets: dict, batch: dict) -> dict:
-        return {"denoised": nets["G"](batch["noisy"])}
-
-    def d_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
-        from imgen.losses.adversarial import discriminator_objective
-
-        cfg = self.cfg
-        loss, logs = discriminator_objective(
-            cfg.gan_loss,
-            nets["D"],
-            batch["clean"],
-            out["denoised"],
-            gp_weight=cfg.gp_weight,
-            r1_weight=cfg.r1_weight,
-        )
-        return loss, {"d_loss": loss, **logs}
-
-    def g_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
-        cfg, denoised, clean = self.cfg, out["denoised"].float(), batch["clean"]
-        error = denoised - clean
-        pixel = error.abs().mean() if cfg.pixel_loss == "l1" else error.square().mean()
-        loss, logs = pixel, {"pixel": pixel}
-        if "D" in nets and cfg.gan_weight > 0:
-            from imgen.losses.adversarial import generator_objective
-
-            gan = generator_objective(cfg.gan_loss, nets["D"], out["denoised"], clean)
-            loss = loss + cfg.gan_weight * gan
-            logs["gan"] = gan
-        return loss, logs
-
-    # -- outputs -------------------------------------------------------------------------------
-    def predict(
-        self,
-        nets: dict,
-        image: torch.Tensor,
-        *,
-        tile: int | None = None,
-        tile_overlap: int = 32,
-        **_: Any,
-    ) -> torch.Tensor:
-        """Denoise one noisy (1, 3, H, W) image of any size."""
-        from imgen.inference import predict_tiled
-
-        out = predict_tiled(nets["G"], image, tile=tile, overlap=tile_overlap)
-        return out.clamp(0, 1)
-
-    def sample_columns(self, batch: dict, out: dict) -> list[torch.Tensor]:
-        return [batch["noisy"], out["denoised"].clamp(0, 1), batch["clean"]]
-
-    def evaluate(
-        self, nets: dict, root: str, *, tile: int | None = None, tile_overlap: int = 32, **_: Any
-    ) -> dict[str, Any]:
-        """PSNR/SSIM (RGB, 8-bit) of the denoised images; ``*_noisy`` for the noisy input.
-
-        Each image gets noise seeded by its position in the sorted folder, so every
-        evaluation of a folder sees the same noisy images.
-        """
-        from imgen.data import read_image_tensor, scan_images
+    def degrade(self, target: torch.Tensor, index: int) -> torch.Tensor:
         from imgen.errors import DataError
-        from imgen.metrics import psnr, ssim
 
-        per_image: dict[str, dict[str, float]] = {}
-        for index, path in enumerate(scan_images(Path(root))):  # a DataError when empty
-            clean = read_image_tensor(path)[None].to(self.device)
-            if min(clean.shape[-2:]) < 11:  # SSIM's window
-                raise DataError(f"{path} is smaller than 11x11 pixels; SSIM cannot score it")
-            noisy = _noisy(clean.cpu(), self.cfg, noise_generator(index)).to(self.device)
-            denoised = self.predict(nets, noisy, tile=tile, tile_overlap=tile_overlap)
-            noisy = noisy.clamp(0, 1)  # scored as the 8-bit image a user would see
-            per_image[path.name] = {
-                "psnr": float(psnr(denoised, clean)[0]),
-                "ssim": float(ssim(denoised, clean)[0]),
-                "psnr_noisy": float(psnr(noisy, clean)[0]),
-                "ssim_noisy": float(ssim(noisy, clean)[0]),
-            }
-        names = next(iter(per_image.values()))
-        metrics = {k: sum(v[k] for v in per_image.values()) / len(per_image) for k in names}
-        return {"metrics": metrics, "images": len(per_image), "per_image": per_image}
+        if min(target.shape[-2:]) < 11:  # SSIM's window
+            raise DataError(f"evaluation image {index} is smaller than 11x11 pixels")
+        return _noisy(target.cpu(), self.cfg, noise_generator(index)).to(target.device)
