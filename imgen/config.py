@@ -16,7 +16,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from imgen.errors import UsageError
 
@@ -40,6 +40,9 @@ def option(
 @dataclass
 class TrainConfig:
     """Options every task's training shares. Tasks subclass it and add their own."""
+
+    # old option name -> new one: runs, resumes and TOML files from before a rename still load
+    renamed: ClassVar[dict[str, str]] = {}
 
     data: str | None = option(
         None,
@@ -160,8 +163,10 @@ def coerce(cls: type, values: dict[str, Any], *, source: str) -> dict[str, Any]:
     types_ = field_types(cls)
     names = {f.name for f in fields(cls)}
     out = {}
+    renamed = getattr(cls, "renamed", {})
     for key, value in values.items():
         name = key.replace("-", "_")
+        name = renamed.get(name, name)
         if name not in names:
             close = difflib.get_close_matches(name, sorted(names), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -221,7 +226,7 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 def from_dict(cls: type, values: dict[str, Any], *, source: str = "config") -> Any:
     """Build ``cls`` from stored values, ignoring options this version no longer has."""
-    names = {f.name for f in fields(cls)}
+    names = {f.name for f in fields(cls)} | set(getattr(cls, "renamed", {}))
     return cls(**coerce(cls, {k: v for k, v in values.items() if k in names}, source=source))
 
 
@@ -263,6 +268,8 @@ def merge_options(
     """
     merged = dict(values)
     if stored:
+        renamed = getattr(cls, "renamed", {})
+        stored = {renamed.get(k, k): v for k, v in stored.items()}
         merged.update({k: v for k, v in stored.items() if k in merged})
     if config_file:
         merged.update(load_toml(config_file, cls))

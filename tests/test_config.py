@@ -301,6 +301,20 @@ def test_from_dict_still_checks_types():
         from_dict(ToyConfig, {"steps": "x"}, source="runs/a/config.json")
 
 
+@dataclass
+class RenamedConfig(TrainConfig):
+    renamed = {"old_width": "width"}  # a ClassVar through TrainConfig's annotation
+    width: int = option(4, "Width.")
+
+
+def test_renamed_options_load_from_runs_toml_and_resumes(tmp_path):
+    assert from_dict(RenamedConfig, {"old_width": 9}).width == 9
+    assert load_toml(write(tmp_path, "old-width = 7"), RenamedConfig) == {"width": 7}
+    merged = merge_options(RenamedConfig, {"width": 4, "resume": "r"}, {}, stored={"old_width": 2})
+    assert merged["width"] == 2
+    assert "renamed" not in {f.name for f in dataclasses.fields(RenamedConfig)}
+
+
 def test_to_dict_from_dict_round_trip():
     cfg = ToyConfig(steps=7, fast=True, scale=3, weights="w.pt", lr=0.5)
     assert from_dict(ToyConfig, to_dict(cfg)) == cfg

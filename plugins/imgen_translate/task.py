@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 
@@ -22,6 +22,8 @@ class TranslateConfig(ImageToImageConfig, PairedGANConfig):
     """Options of ``imgen train translate`` (the GAN objective's options come from
     :class:`imgen.config.GANConfig`: --gan-loss, --spectral-norm, --gp-weight, --r1-weight,
     --n-critic)."""
+
+    renamed: ClassVar[dict[str, str]] = {"l1_weight": "pixel_weight"}  # --l1-weight until 0.1.0
 
     direction: Literal["AtoB", "BtoA"] = option(
         "AtoB", "Translate A to B, or B to A (facades labels->photos: BtoA).", eval=True
