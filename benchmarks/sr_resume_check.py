@@ -21,6 +21,8 @@ import torch
 from _common import write_json
 from safetensors.torch import load_file
 
+from imgen.engine.checkpoint import load_checkpoint
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -64,7 +66,7 @@ def main() -> None:
     proc.send_signal(signal.SIGINT)
     proc.wait()
     run = out / "interrupted"
-    stopped_at = torch.load(run / "checkpoints" / "last.state.pt", weights_only=False)["step"]
+    stopped_at = load_checkpoint(run)[1]["step"]
     subprocess.run(["imgen", "train", "sr", "--resume", str(run)], check=True, capture_output=True)
 
     a = load_file(str(out / "straight" / "checkpoints" / "last.safetensors"))

@@ -83,6 +83,16 @@ class TrainConfig:
     log_every: int = option(50, "Log losses to metrics.jsonl every N steps.")
     sample_every: int = option(500, "Write a sample grid every N steps (0: never).")
     save_every: int = option(1000, "Write a checkpoint every N steps (and always at the end).")
+    keep: int = option(
+        1,
+        "Newest checkpoints kept (checkpoints/step_N/); older ones are deleted, except the "
+        "best validation's when --eval-data is given.",
+    )
+    skip_nonfinite: int = option(
+        0,
+        "Skip up to N steps whose loss or gradients are not finite (NaN/inf) instead of "
+        "stopping at the first one.",
+    )
     eval_data: str | None = option(
         None, "Validation folder evaluated during training.", metavar="DIR"
     )

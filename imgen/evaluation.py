@@ -29,8 +29,13 @@ def evaluate_task(
     Options stored in the run win; an explicit option that contradicts the run is an error.
     ``data`` may be None for a task that has a default (dcgan: the run's training data); its
     result then says in ``"data"`` what it used.
+
+    Files that cannot be read are skipped (see :func:`imgen.failures.collect_failures`):
+    the result lists them in ``"failed"`` (``[{"path": ..., "reason": ...}]``, empty when
+    none did) and the command line lists them at the end and exits with status 1.
     """
     from imgen.config import from_dict
+    from imgen.failures import collect_failures
 
     overrides = overrides or {}
     notes: list[str] = []
@@ -58,10 +63,11 @@ def evaluate_task(
 
         for name in metrics:  # an unknown name fails before any image is processed
             metric_function(name)
-    with torch.inference_mode():
+    with collect_failures() as failed, torch.inference_mode():
         result = task.evaluate(nets, data, metrics=tuple(metrics), **options)
     result.setdefault("notes", [])
     result["notes"] = notes + result["notes"]
+    result["failed"] = [{"path": f.path, "reason": f.reason} for f in failed]
     return {"task": task.name, "run": run, "data": None if data is None else str(data), **result}
 
 
@@ -87,8 +93,15 @@ def predict_files(
     ema: bool = True,
     **options: Any,
 ) -> Iterator[Path]:
-    """Apply a run to image files; yields the written PNG paths."""
+    """Apply a run to image files; yields the written PNG paths.
+
+    A file that cannot be read is skipped and the others are processed; after the last,
+    the skipped ones go to the command's list of failures (see :mod:`imgen.failures`), or,
+    called outside the command line, are raised as one DataError that lists them.
+    """
     from imgen.data.folder import read_image_tensor, save_image_tensor
+    from imgen.errors import DataError
+    from imgen.failures import Failure, report_failures
     from imgen.engine.device import resolve_device
     from imgen.engine.loading import load_run
 
@@ -96,13 +109,19 @@ def predict_files(
         raise UsageError(f"-o {out} is a file; predict writes its PNGs into a folder")
     torch_device = resolve_device(device)
     task, _, nets = load_run(run, torch_device, ema=ema)
+    failed: list[Failure] = []
     for file, name in iter_inputs(inputs):
-        image = read_image_tensor(file).unsqueeze(0).to(torch_device)
+        try:
+            image = read_image_tensor(file).unsqueeze(0).to(torch_device)
+        except DataError as exc:
+            failed.append(Failure.of(file, exc))
+            continue
         with torch.inference_mode():
             result = task.predict(nets, image, **options)
         target = Path(out) / name
         save_image_tensor(result[0], target)
         yield target
+    report_failures(failed)
 
 
 def run_takes_image(run: str) -> bool:

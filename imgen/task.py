@@ -442,14 +442,23 @@ class PairedGANTask(GANTask):
 
     def eval_pairs(self, root: str) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
         """``(name, input, target)`` of each evaluation image, on ``self.device``: by default
-        every image of the folder as the target, and :meth:`degrade` of it as the input."""
+        every image of the folder as the target, and :meth:`degrade` of it as the input.
+
+        ``name`` is the image's path relative to ``root`` (:func:`imgen.data.image_key`), so
+        that two ``a.png`` in different subfolders are two images. Read the files with
+        :func:`imgen.data.read_or_skip`: under ``imgen eval`` an unreadable file is then
+        skipped, and listed at the end, instead of ending the evaluation.
+        """
         from pathlib import Path
 
-        from imgen.data import read_image_tensor, scan_images
+        from imgen.data import image_key, read_image_tensor, read_or_skip, scan_images
 
         for index, path in enumerate(scan_images(Path(root))):
-            target = read_image_tensor(path)[None].to(self.device)
-            yield path.name, self.degrade(target, index), target
+            target = read_or_skip(path, read_image_tensor)
+            if target is None:
+                continue
+            target = target[None].to(self.device)
+            yield image_key(path, root), self.degrade(target, index), target
 
     def crop_border(self) -> int:
         """Pixels of border left out of the scores (SR: ``--scale``, BasicSR's protocol)."""

@@ -123,7 +123,12 @@ def test_run_directory_contents(photo_folder, tmp_path):
     task, cfg = tiny_sr_config(photo_folder, tmp_path, gan_weight=0.0)
     run = Trainer(task, cfg, quiet=True).fit()
     assert (run / "config.json").exists()
-    assert (run / "checkpoints" / "last.state.pt").exists()
+    assert [p.name for p in (run / "checkpoints").iterdir() if p.is_dir()] == ["step_00000006"]
+    assert {p.name for p in (run / "checkpoints" / "step_00000006").iterdir()} == {
+        "weights.safetensors",
+        "state.safetensors",
+    }
+    assert (run / "checkpoints" / "last.safetensors").exists()
     assert sorted(p.name for p in (run / "samples").iterdir()) == [
         "step_000003.png",
         "step_000006.png",

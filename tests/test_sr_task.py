@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from imgen.cli import cli
+from imgen.engine.checkpoint import load_checkpoint
 
 TINY = [
     "--steps",
@@ -183,7 +184,7 @@ def test_resume_through_cli_trains_on(trained_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
     invoke("train", "sr", "--resume", str(run), "--steps", "5")
-    state = torch.load(run / "checkpoints" / "last.state.pt", weights_only=False)
+    _, state = load_checkpoint(run)
     assert state["step"] == 5
     assert json.loads((run / "config.json").read_text())["config"]["steps"] == 5
 

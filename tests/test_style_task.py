@@ -14,6 +14,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from imgen.cli import cli
+from imgen.engine.checkpoint import load_checkpoint
 from imgen.engine.trainer import Trainer
 from imgen.plugins import create_task
 
@@ -182,7 +183,7 @@ def test_resume_restores_four_networks_optimizers_and_pools(domains, tmp_path):
     task, cfg = config(tmp_path / "b")
     with pytest.raises(KeyboardInterrupt):
         Trainer(task, cfg, callbacks=[stop_at_2], quiet=True).fit()
-    state = torch.load(tmp_path / "b" / "run" / "checkpoints" / "last.state.pt", weights_only=False)
+    _, state = load_checkpoint(tmp_path / "b" / "run")
     assert set(state["optimizers"]) == {"G", "D"}
     assert len(state["optimizers"]["G"]["state"]) > 0 and state["task"]["A"]
     resumed = Trainer(*config(tmp_path / "c", resume=str(tmp_path / "b" / "run")), quiet=True).fit()

@@ -24,6 +24,7 @@ from imgen import __version__
 from imgen.cli import bench, install, listing, predict, train
 from imgen.cli.common import CONTEXT, fail
 from imgen.errors import ImgenError
+from imgen.failures import Failure, format_failures, reported_failures
 
 __all__ = ["ImgenGroup", "cli", "main"]
 
@@ -50,10 +51,23 @@ class ImgenGroup(click.Group):
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ImgenError as exc:
-            fail(exc)
+        # Files a command skipped because it could not read them (imgen predict, imgen eval)
+        # are listed after its output, one line each, and make it exit with status 1.
+        with reported_failures() as failed:
+            try:
+                result = super().invoke(ctx)
+            except ImgenError as exc:
+                _list_failures(failed)
+                fail(exc)
+        if failed:
+            _list_failures(failed)
+            ctx.exit(1)
+        return result
+
+
+def _list_failures(failed: list[Failure]) -> None:
+    if failed:
+        click.echo(f"imgen: {format_failures(failed)}", err=True)
 
 
 @click.group(cls=ImgenGroup, context_settings=CONTEXT)

@@ -88,7 +88,7 @@ def train_command(task: Any) -> click.Command:
     def callback(**values: Any) -> None:
         from imgen.config import merge_options
         from imgen.engine.rundir import read_config
-        from imgen.engine.trainer import Trainer
+        from imgen.engine.trainer import Interrupted, Trainer
 
         ctx = click.get_current_context()
         config_file = values.pop("config")
@@ -104,7 +104,10 @@ def train_command(task: Any) -> click.Command:
         merged = merge_options(
             cls, values, explicit(ctx, values), stored=stored, config_file=config_file
         )
-        run_dir = Trainer(task, cls(**merged)).fit()
+        try:
+            run_dir = Trainer(task, cls(**merged)).fit()
+        except Interrupted as stopped:  # saved; the hint is printed, no "Aborted!" from click
+            ctx.exit(128 + int(stopped.signum))
         click.echo(str(run_dir))
 
     lines = task.examples or [f"imgen train {task.name} --data ./images --steps 1000"]

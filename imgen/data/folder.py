@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from imgen.errors import DataError
+from imgen.errors import DataError, UsageError
+from imgen.failures import Failure, collecting, record_failure, report_failures
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 # What PIL raises for files that are not images, are truncated, or are malformed.
+# (DecompressionBombError, a ValueError, is caught before these: see `_pixel_limit`.)
 _DECODE_ERRORS = (
     OSError,
     SyntaxError,
@@ -69,8 +73,18 @@ def scan_images(root: str | Path, recursive: bool = True) -> list[Path]:
             f"{root} is a file, not a folder; pass the folder that contains the images."
         )
     found: list[Path] = []
+    # Symbolic links are followed, but every real folder is entered once and every real file
+    # listed once: a link back up the tree (`self -> .`) would otherwise repeat the folder's
+    # images endlessly, and two such links would make the walk never end.
+    visited = {_dir_key(root)}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        kept = []
+        for name in sorted(dirnames):
+            key = None if name.startswith(".") else _dir_key(Path(dirpath, name))
+            if key is not None and key not in visited:
+                visited.add(key)
+                kept.append(name)
+        dirnames[:] = kept
         found.extend(
             Path(dirpath, name)
             for name in filenames
@@ -84,7 +98,117 @@ def scan_images(root: str | Path, recursive: bool = True) -> list[Path]:
             f"No images found {where} {root} (looked for {', '.join(IMAGE_EXTENSIONS)}); "
             "put images there or point --data at the folder that contains them."
         )
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+    unique: dict[Path, Path] = {}
+    for path in sorted(found, key=lambda p: p.relative_to(root).as_posix()):
+        unique.setdefault(path.resolve(), path)  # a file linked twice: its first name only
+    return list(unique.values())
+
+
+def _dir_key(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the folder `path` leads to, None if it cannot be read."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def image_key(path: str | Path, root: str | Path) -> str:
+    """The name that identifies an image of a data folder in results: its path relative to
+    `root`, in POSIX form (``sub/a.png``), so that two ``a.png`` in different subfolders are
+    two images. A path outside `root` keeps its own POSIX form."""
+    path, root = Path(path), Path(root)
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+# -- Pillow's decompression-bomb guard ---------------------------------------------------------
+MAX_PIXELS_ENV = "IMGEN_MAX_PIXELS"
+
+_warned_large: set[str] = set()
+
+
+def _megapixels(pixels: float) -> str:
+    mp = pixels / 1e6
+    return f"{mp:.0f}" if mp >= 10 else f"{mp:.3g}"
+
+
+def _max_pixels() -> int | None:
+    """The pixel limit of IMGEN_MAX_PIXELS (0 or "none": no limit), else Pillow's own."""
+    value = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not value:
+        return Image.MAX_IMAGE_PIXELS
+    if value.lower() in ("0", "none"):
+        return None
+    try:
+        limit = int(float(value.replace("_", "")))
+    except ValueError:
+        limit = -1
+    if limit < 0:
+        raise UsageError(
+            f"{MAX_PIXELS_ENV}={value} is not a number of pixels; set it to a whole number "
+            "such as 200000000, or to 0 for no limit."
+        )
+    return limit or None
+
+
+def _bomb_error(path: Path, limit: int) -> DataError:
+    """The DataError for an image more than twice `limit`, one sentence."""
+    try:  # read the size from the header, without the guard that refused it
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        with Image.open(path) as img:
+            size = f"{_megapixels(img.width * img.height)} MP"
+    except Exception:  # noqa: BLE001 - only the message depends on it
+        size = "too large"
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    reason = (
+        f"{size}, more than twice Pillow's limit of {_megapixels(limit)} MP, so it is refused "
+        f"as a possible decompression bomb; set {MAX_PIXELS_ENV}=N to allow images of up to "
+        "N pixels (0: no limit)"
+    )
+    error = DataError(f"{path} is {reason}.")
+    error.reason = reason  # what a list of the files that failed shows
+    return error
+
+
+@contextmanager
+def _pixel_limit(path: Path) -> Iterator[int | None]:
+    """Open images under the limit of IMGEN_MAX_PIXELS (default: Pillow's), with Pillow's
+    DecompressionBombWarning replaced by one sentence and its DecompressionBombError turned
+    into a DataError (one sentence, not a traceback). Yields the limit."""
+    limit = _max_pixels()
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = limit
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield limit
+    except Image.DecompressionBombError as exc:
+        raise _bomb_error(path, limit or 0) from exc
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _check_large(path: Path, img: Image.Image, limit: int | None) -> None:
+    """Warn once per file, in one sentence, about an image above the pixel limit."""
+    pixels = img.width * img.height
+    if limit is None or pixels <= limit or str(path) in _warned_large:
+        return
+    _warned_large.add(str(path))
+    message = (
+        f"imgen: WARNING: {path} is {_megapixels(pixels)} MP, above Pillow's limit of "
+        f"{_megapixels(limit)} MP (a guard against decompression bombs); it is read anyway, "
+        f"and {MAX_PIXELS_ENV}=N allows images of up to N pixels without this warning."
+    )
+    try:
+        import click
+
+        click.echo(message, err=True)
+    except ImportError:
+        print(message, file=sys.stderr)
 
 
 def _gray_to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
@@ -153,7 +277,8 @@ def decode_image(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     try:
-        with Image.open(path) as img:
+        with _pixel_limit(path) as limit, Image.open(path) as img:
+            _check_large(path, img, limit)
             img.load()  # force the full decode here, so truncation is caught now
             img = ImageOps.exif_transpose(img)
             arr = _to_rgb_array(img)
@@ -174,7 +299,8 @@ def image_size(path: str | Path) -> tuple[int, int]:
     """(height, width) of an image after EXIF orientation, read from its header only."""
     path = Path(path)
     try:
-        with Image.open(path) as img:
+        with _pixel_limit(path) as limit, Image.open(path) as img:
+            _check_large(path, img, limit)
             width, height = img.size
             # Orientations 5-8 rotate by 90 degrees, swapping width and height.
             if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):
@@ -199,6 +325,11 @@ def _as_hw(size: SizeLike) -> tuple[int, int]:
 def _report_skipped(skipped: list[tuple[Path, str]], total: int, warn: Warn | None) -> None:
     """Emit one warning that lists every undecodable file, or raise if nothing was left."""
     if not skipped:
+        return
+    if collecting():  # imgen eval: listed with the command's other failures, at the end
+        report_failures([Failure(str(path), reason) for path, reason in skipped])
+        if len(skipped) == total:
+            raise DataError(f"None of the {total} image file(s) could be decoded.")
         return
     shown = skipped[:_MAX_LISTED]
     listing = "; ".join(f"{path} ({reason})" for path, reason in shown)
@@ -256,7 +387,7 @@ def load_images(
             images.append(decode_image(path))
             kept.append(path)
         except DataError as exc:
-            skipped.append((path, str(exc.__cause__ or exc)))
+            skipped.append((path, Failure.of(path, exc).reason))
     _report_skipped(skipped, len(paths), warn)
     _check_min_size([img.shape[:2] for img in images], kept, min_size)
     return images, kept
@@ -282,10 +413,22 @@ def probe_images(
             sizes.append(image_size(path))
             kept.append(path)
         except DataError as exc:
-            skipped.append((path, str(exc.__cause__ or exc)))
+            skipped.append((path, Failure.of(path, exc).reason))
     _report_skipped(skipped, len(paths), warn)
     _check_min_size(sizes, kept, min_size)
     return sizes, kept
+
+
+def read_or_skip(path: str | Path, read: Callable[[Path], object] = decode_image) -> object:
+    """``read(path)`` (default: `decode_image`); for a file it cannot read (DataError),
+    None inside `imgen.failures.collect_failures`, which records the file and why, so that
+    the caller goes on with the next one. Elsewhere the DataError is raised."""
+    try:
+        return read(Path(path))
+    except DataError as exc:
+        if record_failure(path, exc):
+            return None
+        raise
 
 
 def read_image_tensor(path: str | Path) -> torch.Tensor:

@@ -33,6 +33,8 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``name`` on ``device`` (None: plain fp32)."""
     if name == "auto":
         return torch.bfloat16 if device.type == "cuda" else None
+    if name == "fp16" and device.type == "cpu":
+        raise UsageError("--precision fp16 is for CUDA; on the CPU use --precision bf16")
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 

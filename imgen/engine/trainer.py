@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,18 @@ from imgen.data.sampler import SampleStream
 from imgen.engine import checkpoint as ckpt
 from imgen.engine.device import autocast, default_workers, resolve_device, resolve_precision
 from imgen.engine.ema import EMA
+from imgen.engine.loading import load_network
 from imgen.engine.rundir import MetricsLog, new_run_dir, write_config
 from imgen.engine.samples import save_grid
 from imgen.engine.schedule import lr_factor
-from imgen.errors import UsageError
+from imgen.errors import ImgenError, UsageError
 from imgen.task import Task
 
 Callback = Callable[["Trainer"], None]
+
+
+class NonFiniteError(ImgenError):
+    """A loss or gradient became NaN or infinite (the run diverged)."""
 
 
 def count_parameters(net: nn.Module) -> int:
@@ -123,10 +129,14 @@ class Trainer:
 
         self.step = 0
         self.train_seconds = 0.0
+        self.nonfinite_skipped = 0
+        self.best: dict[str, Any] | None = None  # {"metric", "value", "step"} of validation
         # The data is checked before a run directory exists: a bad --data leaves nothing behind.
         self.dataset = task.dataset(cfg, cfg.data, "train")
         if cfg.resume:
             self.run_dir = Path(cfg.resume)
+            for stale in ckpt.remove_stale(self.run_dir / "checkpoints"):
+                self._say(f"removed {stale.name}, left by an interrupted save")
             self._load()
         else:
             self.run_dir = new_run_dir(cfg.out, task.name, cfg.name)
@@ -179,10 +189,7 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------
     def save(self) -> None:
-        folder = self.run_dir / "checkpoints"
-        ckpt.save_weights(
-            folder / ckpt.WEIGHTS, self.nets, self.ema.nets if self.ema else None, self.step
-        )
+        """Write the whole training state as one checkpoint (``checkpoints/step_N/``)."""
         state = {
             "step": self.step,
             "train_seconds": self.train_seconds,
@@ -191,18 +198,29 @@ class Trainer:
             "scalers": {g: s.state_dict() for g, s in self.scalers.items()},
             "rng": ckpt.rng_state(),
             "task": self.task.state_dict(),
+            "best": self.best,
         }
-        ckpt.save_state(folder / ckpt.STATE, state)
+        ckpt.save_checkpoint(
+            self.run_dir / "checkpoints",
+            self.nets,
+            self.ema.nets if self.ema else None,
+            state,
+            keep=self.cfg.keep,
+            protect=(self.best["step"],) if self.best else (),
+        )
 
     def _load(self) -> None:
-        folder = self.run_dir / "checkpoints"
-        state = ckpt.load_state(folder / ckpt.STATE)
-        weights, ema = ckpt.split_weights(ckpt.load_file(str(folder / ckpt.WEIGHTS)))
+        found = ckpt.load_checkpoint(self.run_dir, warn=self._say)
+        if found is None:  # killed before its first save: start it again with its config
+            self._say(f"{self.run_dir} has no checkpoint yet; starting it from step 0")
+            return
+        flat, state = found
+        weights, ema = ckpt.split_weights(flat)
         for name, net in self.nets.items():
-            net.load_state_dict(weights[name])
+            load_network(net, weights, name, self.run_dir)
         if self.ema:
             for name, net in self.ema.nets.items():
-                net.load_state_dict(ema[name])
+                load_network(net, ema, name, self.run_dir, what="EMA copy of ")
         for g, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][g])
         for g, s in self.schedulers.items():
@@ -219,6 +237,7 @@ class Trainer:
         ckpt.set_rng_state(state["rng"])
         self.step = state["step"]
         self.train_seconds = state.get("train_seconds", 0.0)
+        self.best = state.get("best")
 
     # -- one step ----------------------------------------------------------------------------
     def _batches(self, it) -> list[dict]:
@@ -259,11 +278,13 @@ class Trainer:
         for p in frozen:  # no gradients into the other group's networks
             p.requires_grad_(False)
         kept = []
+        total = torch.zeros((), device=self.device)
         try:
             for i, batch in enumerate(batches):
                 out = outs[i] if outs is not None else self._forward(batch)
                 with autocast(self.device, self.dtype):
                     loss, parts = loss_fn(self.run_nets, batch, out)
+                total = total + loss.detach().float()
                 self.scalers[group].scale(loss / len(batches)).backward()
                 kept.append(
                     {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in out.items()}
@@ -275,10 +296,46 @@ class Trainer:
             for p in frozen:
                 p.requires_grad_(True)
         opt, scaler = self.optimizers[group], self.scalers[group]
+        if not self._finite(group, total, logs):
+            opt.zero_grad(set_to_none=True)  # the step is skipped: weights stay finite
+            return kept
         scaler.step(opt)
         scaler.update()
         opt.zero_grad(set_to_none=True)
         return kept
+
+    def _finite(self, group: str, loss: torch.Tensor, logs: dict) -> bool:
+        """Whether ``group``'s loss and gradients are finite; stops the run when not.
+
+        With fp16 the GradScaler already skips steps with inf/NaN gradients (its way of
+        finding the scale), so only the loss is checked there. One sync per update.
+        """
+        check = loss
+        if not self.scalers[group].is_enabled():
+            params = [p for n in self.groups[group] for p in self.nets[n].parameters()]
+            grads = [p.grad for p in params if p.grad is not None]
+            if grads:
+                check = check + torch.stack(torch._foreach_norm(grads)).sum()
+        if bool(torch.isfinite(check)):
+            return True
+        parts = [k for k, v in logs.items() if isinstance(v, torch.Tensor) and not v.isfinite()]
+        what = f"loss {float(loss):.4g}" + (f" ({', '.join(parts)})" if parts else "")
+        if not torch.isfinite(loss):
+            what = f"non-finite {what}"
+        else:
+            what = f"non-finite gradients ({what})"
+        self.nonfinite_skipped += 1
+        if self.nonfinite_skipped > self.cfg.skip_nonfinite:
+            raise NonFiniteError(
+                f"training diverged at step {self.step + 1}: the {group} update has a {what}; "
+                f"the last checkpoint (finite) is kept. Lower --lr, or pass --skip-nonfinite N "
+                f"to skip such steps"
+            )
+        self._say(
+            f"skipped the {group} update of step {self.step + 1}: {what} "
+            f"({self.nonfinite_skipped} of --skip-nonfinite {self.cfg.skip_nonfinite})"
+        )
+        return False
 
     def train_step(self, it) -> dict[str, Any]:
         logs: dict[str, Any] = {}
@@ -304,8 +361,10 @@ class Trainer:
             else:
                 kept = self._update("G", self.task.g_loss, batches, shared, logs)
                 self._update("D", self.task.d_loss, batches, kept, logs)
-        for s in self.schedulers.values():
-            s.step()
+        with warnings.catch_warnings():  # a skipped (non-finite) first update is no misuse
+            warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)`")
+            for s in self.schedulers.values():
+                s.step()
         self.step += 1
         if self.ema:
             self.ema.update({n: self.nets[n] for n in self.groups["G"]}, self.step)
@@ -356,7 +415,24 @@ class Trainer:
             minutes=round(self.train_seconds / 60, 3),
             **result.get("metrics", {}),
         )
+        self._track_best(result.get("metrics", {}))
         return result
+
+    def _track_best(self, metrics: dict[str, Any]) -> None:
+        """Keep the checkpoint of the best validation so far (the task's first metric)."""
+        name = next((m for m in self.task.metrics if m in metrics), None)
+        if name is None or not isinstance(metrics[name], (int, float)):
+            return
+        from imgen.plugins import registries
+
+        higher = registries().metrics.entry(name).meta.get("higher_is_better", True)
+        value = float(metrics[name])
+        best = self.best
+        if best and (value <= best["value"] if higher else value >= best["value"]):
+            return
+        self.best = {"metric": name, "value": value, "step": self.step}
+        self.save()  # the best step's checkpoint must exist, and is then never pruned
+        self.log.write("best", step=self.step, **{name: value})
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self) -> Path:
@@ -449,6 +525,9 @@ class Trainer:
             if stop.requested:  # a second Ctrl-C, possibly mid-step: leave without saving
                 raise
             interrupted = True  # raised between steps (by a callback): the state is whole
+        except NonFiniteError:
+            self.log.write("diverged", step=self.step)
+            raise
         finally:
             stop.uninstall()
             bar.close()
@@ -460,7 +539,7 @@ class Trainer:
                 f"interrupted at step {self.step}; continue with "
                 f"imgen train {self.task.name} --resume {self.run_dir}"
             )
-            raise KeyboardInterrupt
+            raise Interrupted(stop.signum)
         if cfg.eval_data and not (cfg.eval_every and self.step % cfg.eval_every == 0):
             self.evaluate()
         self.log.write("end", step=self.step, minutes=round(self.train_seconds / 60, 3))
@@ -502,8 +581,22 @@ class _Timed:
         return batch
 
 
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by a signal after saving; ``signum`` is the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+# SIGTERM is what kill, Docker, Kubernetes and SLURM send first; SLURM's --signal often USR1.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1") if hasattr(signal, name)
+)
+
+
 class _DeferredInterrupt:
-    """Turns the first Ctrl-C into a request to stop after the current step.
+    """Turns the first SIGINT/SIGTERM/SIGUSR1 into a request to stop after the current step.
 
     A KeyboardInterrupt in the middle of a step would leave half-updated networks and
     optimizers; the run instead finishes the step, saves and exits. A second Ctrl-C aborts
@@ -511,19 +604,25 @@ class _DeferredInterrupt:
     """
 
     def __init__(self, say: Callable[[str], None]) -> None:
-        self.say, self.requested, self._previous = say, False, None
+        self.say, self.requested, self.signum = say, False, signal.SIGINT
+        self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        self.say("stopping after this step to save a checkpoint (Ctrl-C again to abort)")
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return  # a repeated SIGTERM: the save is already on its way
+        self.requested, self.signum = True, signum
+        name = signal.Signals(signum).name
+        again = " (Ctrl-C again to abort)" if signum == signal.SIGINT else ""
+        self.say(f"{name}: stopping after this step to save a checkpoint{again}")
 
     def install(self) -> None:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
 
     def uninstall(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}

@@ -88,7 +88,17 @@ class ImageScores:
         return values
 
     def add(self, key: str, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-        """Score a pair and record it as the row ``key``; returns the row."""
+        """Score a pair and record it as the row ``key``; returns the row.
+
+        ``key`` names one image: its path relative to the data folder
+        (:func:`imgen.data.image_key`), not its file name, which two images in different
+        subfolders share. A key already recorded is a ValueError, not a silent merge.
+        """
+        if key in self.rows:
+            raise ValueError(
+                f"ImageScores already has a row {key!r}; key each image by its path relative "
+                "to the data folder (imgen.data.image_key), which is unique."
+            )
         return self.merge(key, self.score(output, target))
 
     def merge(self, key: str, values: dict[str, float]) -> dict[str, float]:

@@ -106,16 +106,23 @@ def evaluate_style(
 ) -> dict[str, Any]:
     """Cycle L1 both ways; with test pairs, :data:`PAIRED_METRICS` and ``metrics`` (registered
     names) of each translation against its partner; with ``realism``, the domain realism."""
-    from imgen.data.folder import scan_images
+    from imgen.data.folder import image_key, read_or_skip, scan_images
     from imgen.metrics import quantize
     from imgen_style.data import test_pairs
 
     cfg, device = task.cfg, task.device
     size = cfg.crop if cfg.load_size else None
     dir_a, dir_b = task.domains(root, "test")
+
+    def load_readable(folder: Path, at: int | None) -> list[torch.Tensor]:
+        """The images of ``folder``; under ``imgen eval`` unreadable ones are skipped and
+        listed at the end (:func:`imgen.data.folder.read_or_skip`)."""
+        images = (read_or_skip(p, lambda q: load_image(q, at)) for p in scan_images(folder))
+        return [image for image in images if image is not None]
+
     test = {
-        "A": [load_image(p, size).to(device) for p in scan_images(dir_a)],
-        "B": [load_image(p, size).to(device) for p in scan_images(dir_b)],
+        "A": [x.to(device) for x in load_readable(dir_a, size)],
+        "B": [x.to(device) for x in load_readable(dir_b, size)],
     }
 
     def translate(x: torch.Tensor, direction: str) -> torch.Tensor:
@@ -151,7 +158,10 @@ def evaluate_style(
         tables = {d: task.scores(names, suffix=f"_{d}") for d in ("AtoB", "BtoA")}
         resized = False
         for path_a, path_b in pairs:
-            a, b = load_image(path_a, size).to(device), load_image(path_b, size).to(device)
+            a, b = (read_or_skip(p, lambda q: load_image(q, size)) for p in (path_a, path_b))
+            if a is None or b is None:
+                continue
+            a, b = a.to(device), b.to(device)
             for direction, source, target in (("AtoB", a, b), ("BtoA", b, a)):
                 fake = translate(source, direction)
                 if target.shape != fake.shape:  # partners of another size: compare at this one
@@ -163,7 +173,8 @@ def evaluate_style(
                         align_corners=False,
                     ).clamp(0, 1)
                     resized = True
-                tables[direction].add(path_a.name, fake, target)
+                # The pair's name, its path relative to the A folder: sub/a.png, not a.png.
+                tables[direction].add(image_key(path_a, dir_a), fake, target)
         for table in tables.values():
             metrics_out |= table.means()
         notes += list(dict.fromkeys(n for t in tables.values() for n in t.notes))
@@ -178,7 +189,7 @@ def evaluate_style(
         notes.append("paired metrics: skipped (no test files share a name across A and B)")
     if realism:
         train_a, train_b = task.domains(root, "train")
-        small = [[load_image(p, REALISM_SIZE) for p in scan_images(d)] for d in (train_a, train_b)]
+        small = [load_readable(d, REALISM_SIZE) for d in (train_a, train_b)]
         classifier = train_domain_classifier(torch.cat(small[0]), torch.cat(small[1]))
         cpu = {k: [x.cpu() for x in v] for k, v in fakes.items()}
         metrics_out["realism_A"] = _share(classifier, cpu["A"], 0)

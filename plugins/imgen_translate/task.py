@@ -142,14 +142,27 @@ class Translate(PairedGANTask):
         return make_condition(self.cfg.condition, image, extra)
 
     def eval_pairs(self, root: str):
-        """The test pairs (A, B) of ``root``, as training reads them (the test split)."""
+        """The test pairs (A, B) of ``root``, as training reads them (the test split), named
+        by the path of the pair's first file relative to ``root``. Under ``imgen eval`` a
+        pair that cannot be read is skipped and listed at the end."""
+        from imgen.data import image_key
+        from imgen.errors import DataError
+        from imgen.failures import record_failure
+
         dataset = self.dataset(self.cfg, root, "test")
         for index in range(len(dataset)):
-            item = dataset[index]
+            first = dataset.paths[index][0]
+            try:
+                item = dataset[index]
+            except DataError as exc:
+                bad = [p for p in dataset.paths[index] if str(p) in str(exc)]
+                if record_failure(bad[0] if bad else first, exc):
+                    continue
+                raise
             batch = self.prepare(
                 {k: v[None] if isinstance(v, torch.Tensor) else v for k, v in item.items()}
             )
-            yield f"{index:05d}", batch["A"], batch["B"]
+            yield image_key(first, root), batch["A"], batch["B"]
 
     def evaluate(self, nets: dict, root: str | None, **options: Any) -> dict[str, Any]:
         return {**super().evaluate(nets, root, **options), "direction": self.cfg.direction}
