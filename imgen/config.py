@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -99,6 +100,63 @@ class TrainConfig:
     eval_every: int = option(0, "Evaluate on --eval-data every N steps (0: only at the end).")
     time_limit: float = option(0.0, "Stop (and save) after this many minutes (0: no limit).")
     resume: str | None = option(None, "Continue the run in this directory.", metavar="RUN_DIR")
+
+    def __post_init__(self) -> None:
+        # Checked here, where the options are declared, so a bad value from the command line,
+        # a --config file or a stored run stops the command before a run directory exists.
+        # A subclass's __post_init__ calls super().__post_init__() and checks its own options.
+        for name in ("steps", "batch_size", "crop", "grad_accum", "log_every", "keep"):
+            check_int(self, name, 1)
+        for name in ("warmup", "sample_every", "save_every", "eval_every", "skip_nonfinite"):
+            check_int(self, name, 0)
+        check_int(self, "seed", 0)
+        check_int(self, "workers", -1)
+        # 0 is allowed: it freezes the weights (tests of --init rely on it).
+        check_float(self, "lr", 0)
+        if self.d_lr is not None:
+            check_float(self, "d_lr", 0)
+        check_float(self, "beta1", 0, 1)
+        check_float(self, "beta2", 0, 1)
+        check_float(self, "weight_decay", 0)
+        check_float(self, "ema", 0, 1)
+        check_float(self, "time_limit", 0)
+        if self.batch_size % self.grad_accum:
+            raise UsageError(
+                f"--batch-size {self.batch_size} is not divisible by --grad-accum {self.grad_accum}"
+            )
+
+
+def check_int(cfg: Any, name: str, low: int, high: int | None = None) -> None:
+    """Raise a UsageError unless option ``name`` of ``cfg`` is an integer in [low, high]."""
+    value = getattr(cfg, name)
+    if value < low:
+        raise UsageError(f"{cli_name(name)} must be at least {low}, got {value}")
+    if high is not None and value > high:
+        raise UsageError(f"{cli_name(name)} must be at most {high}, got {value}")
+
+
+def check_float(
+    cfg: Any, name: str, low: float, high: float | None = None, *, low_open: bool = False
+) -> None:
+    """Raise a UsageError unless option ``name`` of ``cfg`` is a finite number from ``low``
+    (excluded with ``low_open``) up to ``high`` (always excluded), e.g. EMA decays in [0, 1)."""
+    value = getattr(cfg, name)
+    low_text = f"greater than {low:g}" if low_open else f"of at least {low:g}"
+    bounds = low_text if high is None else f"{low_text} and less than {high:g}"
+    if (
+        not math.isfinite(value)
+        or (value <= low if low_open else value < low)
+        or (high is not None and value >= high)
+    ):
+        raise UsageError(f"{cli_name(name)} must be a finite number {bounds}, got {value}")
+
+
+def check_tiling(tile: int | None, tile_overlap: int) -> None:
+    """Check ``--tile`` (None: whole images) and ``--tile-overlap`` of predict and eval."""
+    if tile is not None and tile < 1:
+        raise UsageError(f"--tile must be at least 1 (input pixels per tile), got {tile}")
+    if tile_overlap < 0:
+        raise UsageError(f"--tile-overlap must be at least 0, got {tile_overlap}")
 
 
 def fields(cls: type) -> list[dataclasses.Field]:
@@ -313,12 +371,10 @@ class GANConfig(TrainConfig):
     )
 
     def __post_init__(self) -> None:
-        # Checked here so a bad value stops the command before a run directory exists.
-        if self.n_critic < 1:
-            raise UsageError(f"--n-critic must be at least 1, got {self.n_critic}")
+        super().__post_init__()
+        check_int(self, "n_critic", 1)
         for name in ("gp_weight", "r1_weight"):
-            if getattr(self, name) < 0:
-                raise UsageError(f"{cli_name(name)} must be >= 0, got {getattr(self, name)}")
+            check_float(self, name, 0)
 
     def discriminator_options(self) -> dict[str, Any]:
         """Options offered to the ``--discriminator`` model (it takes those it accepts)."""
@@ -339,8 +395,7 @@ class PairedGANConfig(GANConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("pixel_weight", "gan_weight"):
-            if getattr(self, name) < 0:
-                raise UsageError(f"{cli_name(name)} must be >= 0, got {getattr(self, name)}")
+            check_float(self, name, 0)
 
 
 @dataclass
@@ -372,6 +427,8 @@ class ImageToImageConfig(GANConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        for name in ("ngf", "ndf", "d_layers"):
+            check_int(self, name, 1)
         if self.load_size is not None and self.load_size < self.crop:
             raise UsageError(f"--load-size {self.load_size} is smaller than --crop {self.crop}")
 

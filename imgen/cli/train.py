@@ -148,9 +148,11 @@ def eval_command(task: Any) -> click.Command:
         metric: tuple[str, ...],
         **values: Any,
     ) -> None:
+        from imgen.config import check_tiling
         from imgen.engine.device import resolve_device
         from imgen.evaluation import evaluate_task
 
+        check_tiling(tile, tile_overlap)
         ctx = click.get_current_context()
         result = evaluate_task(
             task,
@@ -190,7 +192,12 @@ def eval_command(task: Any) -> click.Command:
             else "Real images to compare with [default: the run's training data].",
         ),
         click.Option(["--device"], default="auto", show_default=True, help="auto, cpu, cuda."),
-        click.Option(["--tile"], type=int, default=None, help="Tile size for large images."),
+        click.Option(
+            ["--tile"],
+            type=int,
+            default=None,
+            help="Process in tiles of N input pixels (N >= 1) [default: whole images].",
+        ),
         click.Option(
             ["--tile-overlap"],
             type=int,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,9 +10,11 @@ from typing import Any, Literal
 
 import torch
 
-from imgen.config import PairedGANConfig, option
+from imgen.config import PairedGANConfig, check_float, check_int, option
 from imgen.errors import UsageError
 from imgen.task import PairedGANTask
+
+DEFAULT_CROP = 128  # --crop default, rounded down to a multiple of --scale and of 8
 
 
 @dataclass
@@ -20,6 +23,11 @@ class SRConfig(PairedGANConfig):
     --gp-weight, --r1-weight, --n-critic; they matter only when --gan-weight > 0)."""
 
     scale: int = option(4, "Upscaling factor: 2, 3 or 4.", eval=True)
+    crop: int | None = option(
+        None,
+        "Training crop, in HR pixels: a multiple of --scale (and of 8 for --discriminator "
+        "unet, at least 32 for vgg) [default: 128; 120 with --scale 3].",
+    )
     generator: str = option(
         "srresnet", "Generator: srresnet, rrdbnet, bicubic (or a plugin's).", eval=True
     )
@@ -52,6 +60,40 @@ class SRConfig(PairedGANConfig):
     )
     lr: float = option(5e-4, "Learning rate (generator; the discriminator's too unless --d-lr).")
 
+    def __post_init__(self) -> None:
+        if self.scale not in (2, 3, 4):
+            raise UsageError(f"--scale {self.scale} is not supported; use 2, 3 or 4")
+        if self.crop is None:  # stored resolved, so a resumed or evaluated run keeps it
+            step = math.lcm(self.scale, 8)  # also fits both discriminators
+            self.crop = DEFAULT_CROP - DEFAULT_CROP % step
+        super().__post_init__()
+        check_int(self, "num_feat", 1)
+        if self.num_block is not None:
+            check_int(self, "num_block", 1)
+        check_float(self, "perceptual_weight", 0)
+        if self.crop % self.scale:
+            raise UsageError(
+                f"--crop {self.crop} is not a multiple of --scale {self.scale}; pass --crop "
+                f"{max(self.crop - self.crop % self.scale, self.scale)}"
+            )
+        lr_crop = self.crop // self.scale
+        if self.generator == "rrdbnet" and self.scale == 2 and lr_crop % 2:
+            raise UsageError(
+                f"--crop {self.crop} does not fit --generator rrdbnet at --scale 2 (needs a "
+                f"multiple of 4, for an even LR crop); pass --crop {max(self.crop // 4 * 4, 4)}"
+            )
+        if self.gan_weight > 0 and self.discriminator == "vgg" and self.crop < 32:
+            raise UsageError(
+                f"--crop {self.crop} is too small for --discriminator vgg (needs at least "
+                f"32); pass a larger --crop or --gan-weight 0"
+            )
+        if self.gan_weight > 0 and self.discriminator == "unet" and self.crop % 8:
+            step = math.lcm(8, self.scale)
+            raise UsageError(
+                f"--crop {self.crop} does not fit --discriminator unet (needs a multiple "
+                f"of 8); pass --crop {max(self.crop // step * step, step)}"
+            )
+
 
 class SuperResolution(PairedGANTask):
     """Super-resolution: SRResNet / ESRGAN training, BasicSR evaluation protocol."""
@@ -81,10 +123,7 @@ class SuperResolution(PairedGANTask):
 
     # -- set-up --------------------------------------------------------------------------------
     def setup(self, cfg: SRConfig, device: torch.device, *, train: bool = False) -> None:
-        if cfg.scale not in (2, 3, 4):
-            raise UsageError(f"--scale {cfg.scale} is not supported; use 2, 3 or 4")
-        if cfg.crop % cfg.scale:
-            raise UsageError(f"--crop {cfg.crop} is not a multiple of --scale {cfg.scale}")
+        # --scale and --crop are checked by SRConfig; the crop only matters for training.
         super().setup(cfg, device, train=train)
         self.perceptual = None
         if train and cfg.gan_weight > 0 and cfg.perceptual_weight > 0:

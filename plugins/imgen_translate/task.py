@@ -13,7 +13,8 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
-from imgen.config import ImageToImageConfig, PairedGANConfig, option
+from imgen.config import ImageToImageConfig, PairedGANConfig, check_int, option
+from imgen.errors import UsageError
 from imgen.task import PairedGANTask
 
 
@@ -44,6 +45,29 @@ class TranslateConfig(ImageToImageConfig, PairedGANConfig):
     )
     blocks: int = option(9, "Residual blocks of the resnet generator.")
     pixel_weight: float = option(100.0, "Pixel (L1) loss weight (pix2pix's lambda_L1).")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int(self, "blocks", 1)
+        if self.generator == "unet":  # checked here, not at step 0 by the network
+            check_int(self, "depth", 5)
+            multiple = 2**self.depth
+            if self.crop % multiple:
+                raise UsageError(unet_crop_message(self.crop, self.depth))
+
+
+def unet_crop_message(crop: int, depth: int) -> str:
+    """Why ``--crop`` does not fit the U-Net of ``--depth`` (whose sides are multiples of
+    ``2**depth``), and the --depth that would fit, if any."""
+    multiple = 2**depth
+    fits = [d for d in range(depth - 1, 4, -1) if crop % 2**d == 0]
+    problem = "is too small for" if crop < multiple else "does not fit"
+    larger = "a larger --crop" if crop < multiple else f"a --crop that is a multiple of {multiple}"
+    fix = f"pass --depth {fits[0]} or {larger}" if fits else f"pass {larger}"
+    return (
+        f"--crop {crop} {problem} the U-Net of --depth {depth} (needs a multiple of "
+        f"{multiple}); {fix}"
+    )
 
 
 class Translate(PairedGANTask):

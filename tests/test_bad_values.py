@@ -1,0 +1,210 @@
+"""Option values out of range (issue 12): each is a one-sentence usage error (exit status 2),
+raised by the config dataclass that declares the option, before a run directory exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from imgen.cli import cli
+from imgen.config import TrainConfig, from_dict
+from imgen.errors import UsageError
+from imgen.testing import tiny_image_folder
+
+pytestmark = pytest.mark.usefixtures("clean_plugin_env")
+
+
+def run_cli(*args: object):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def assert_usage_error(result, message: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, result.output  # one sentence, on one line
+    assert message in errors[0], result.output
+
+
+# -- imgen train: the options every task shares, and the GAN options -----------------------------
+TRAIN_CASES = [
+    (["--steps", "0"], "--steps must be at least 1, got 0"),
+    (["--steps", "-1"], "--steps must be at least 1, got -1"),
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["--crop", "0"], "--crop must be at least 1, got 0"),
+    (["--crop", "-8"], "--crop must be at least 1, got -8"),
+    (["--lr", "-1"], "--lr must be a finite number of at least 0, got -1.0"),
+    (["--lr", "nan"], "--lr must be a finite number of at least 0, got nan"),
+    (["--lr", "inf"], "--lr must be a finite number of at least 0, got inf"),
+    (["--d-lr", "-0.1"], "--d-lr must be a finite number of at least 0"),
+    (["--beta1", "1"], "--beta1 must be a finite number of at least 0 and less than 1"),
+    (["--beta2", "-0.5"], "--beta2 must be a finite number of at least 0 and less than 1"),
+    (["--weight-decay", "-1"], "--weight-decay must be a finite number of at least 0"),
+    (["--warmup", "-1"], "--warmup must be at least 0, got -1"),
+    (["--grad-accum", "0"], "--grad-accum must be at least 1, got 0"),
+    (["--batch-size", "4", "--grad-accum", "3"], "--batch-size 4 is not divisible by"),
+    (["--ema", "1"], "--ema must be a finite number of at least 0 and less than 1, got 1.0"),
+    (["--ema", "-0.5"], "--ema must be a finite number of at least 0 and less than 1"),
+    (["--seed", "-1"], "--seed must be at least 0, got -1"),
+    (["--workers", "-2"], "--workers must be at least -1, got -2"),
+    (["--log-every", "0"], "--log-every must be at least 1, got 0"),
+    (["--sample-every", "-1"], "--sample-every must be at least 0, got -1"),
+    (["--save-every", "-1"], "--save-every must be at least 0, got -1"),
+    (["--eval-every", "-5"], "--eval-every must be at least 0, got -5"),
+    (["--keep", "0"], "--keep must be at least 1, got 0"),
+    (["--skip-nonfinite", "-1"], "--skip-nonfinite must be at least 0, got -1"),
+    (["--time-limit", "-1"], "--time-limit must be a finite number of at least 0, got -1.0"),
+    (["--time-limit", "nan"], "--time-limit must be a finite number of at least 0, got nan"),
+    (["--n-critic", "0"], "--n-critic must be at least 1, got 0"),
+    (["--gp-weight", "nan"], "--gp-weight must be a finite number of at least 0, got nan"),
+    (["--r1-weight", "-1"], "--r1-weight must be a finite number of at least 0"),
+    (["--pixel-weight", "-1"], "--pixel-weight must be a finite number of at least 0"),
+    (["--gan-weight", "inf"], "--gan-weight must be a finite number of at least 0, got inf"),
+]
+
+SR_CASES = [
+    (["--scale", "5"], "--scale 5 is not supported; use 2, 3 or 4"),
+    (["--scale", "3", "--crop", "128"], "--crop 128 is not a multiple of --scale 3"),
+    (["--scale", "4", "--crop", "30"], "--crop 30 is not a multiple of --scale 4; pass --crop 28"),
+    (["--num-feat", "0"], "--num-feat must be at least 1, got 0"),
+    (["--num-block", "0"], "--num-block must be at least 1, got 0"),
+    (["--perceptual-weight", "-1"], "--perceptual-weight must be a finite number of at least 0"),
+    (["--scale", "2", "--crop", "16"], "--crop 16 is too small for --discriminator vgg"),
+    (
+        ["--discriminator", "unet", "--scale", "2", "--crop", "36"],
+        "--crop 36 does not fit --discriminator unet (needs a multiple of 8); pass --crop 32",
+    ),
+    (
+        ["--generator", "rrdbnet", "--scale", "2", "--crop", "34", "--gan-weight", "0"],
+        "--crop 34 does not fit --generator rrdbnet at --scale 2",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), TRAIN_CASES + SR_CASES, ids=lambda v: " ".join(v))
+def test_train_sr_bad_value_is_a_usage_error_before_any_run(photo_folder, tmp_path, args, message):
+    out = tmp_path / "runs"
+    result = run_cli("train", "sr", "--data", photo_folder, "--out", out, *args)
+    assert_usage_error(result, message)
+    assert not out.exists()  # nothing written: no run directory, not even --out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--crop", "64"],
+            "--crop 64 is too small for the U-Net of --depth 8 (needs a multiple of 256); "
+            "pass --depth 6 or a larger --crop",
+        ),
+        (
+            ["--crop", "320"],
+            "--crop 320 does not fit the U-Net of --depth 8 (needs a multiple of 256); "
+            "pass --depth 6 or a --crop that is a multiple of 256",
+        ),
+        (["--crop", "100", "--depth", "5"], "needs a multiple of 32); pass a --crop that is"),
+        (["--crop", "16", "--depth", "5"], "needs a multiple of 32); pass a larger --crop"),
+        (["--depth", "4"], "--depth must be at least 5, got 4"),
+        (["--blocks", "0"], "--blocks must be at least 1, got 0"),
+        (["--ngf", "0"], "--ngf must be at least 1, got 0"),
+        (["--d-layers", "0"], "--d-layers must be at least 1, got 0"),
+        (["--steps", "0"], "--steps must be at least 1, got 0"),
+    ],
+    ids=lambda v: " ".join(v),
+)
+def test_train_translate_bad_value_is_a_usage_error(tmp_path, args, message):
+    out = tmp_path / "runs"
+    data = tmp_path / "photos"
+    data.mkdir()
+    args = ["--data", data, "--condition", "gray", "--out", out, *args]
+    result = run_cli("train", "translate", *args)
+    assert_usage_error(result, message)
+    assert not out.exists()
+
+
+def test_bad_value_in_a_config_file_is_a_usage_error(photo_folder, tmp_path):
+    toml = tmp_path / "run.toml"
+    toml.write_text("steps = 0\n[train]\nlr = -1.0\n")
+    out = tmp_path / "runs"
+    result = run_cli("train", "sr", "--data", photo_folder, "--config", toml, "--out", out)
+    assert_usage_error(result, "--steps must be at least 1, got 0")
+    assert not out.exists()
+
+
+def test_the_config_checks_python_callers_too():
+    with pytest.raises(UsageError, match="--lr must be a finite number of at least 0, got nan"):
+        TrainConfig(lr=float("nan"))
+    with pytest.raises(UsageError, match="--steps must be at least 1"):
+        from_dict(TrainConfig, {"steps": 0})
+    TrainConfig(d_lr=None, time_limit=0.0, ema=0.0, sample_every=0)  # the "off" values are fine
+
+
+# -- sr: the default crop follows --scale; eval has no crop to check ------------------------------
+@pytest.mark.parametrize(("scale", "crop"), [(2, 128), (3, 120), (4, 128)])
+def test_sr_default_crop_is_a_multiple_of_the_scale(scale, crop):
+    from imgen_sr.task import SRConfig
+
+    assert SRConfig(scale=scale).crop == crop
+    assert SRConfig(scale=3, crop=126, gan_weight=0.0).crop == 126  # a given crop is kept
+
+
+def test_train_sr_scale_3_with_the_default_crop(tmp_path):
+    data = tiny_image_folder(tmp_path / "data", count=2, size=(128, 128))
+    result = run_cli(
+        "train", "sr", "--data", data, "--out", tmp_path / "runs", "--scale", "3",
+        "--gan-weight", "0", "--steps", "1", "--batch-size", "1", "--num-feat", "4",
+        "--num-block", "1", "--workers", "0", "--sample-every", "0",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+def test_eval_sr_bicubic_scale_3_has_no_crop_check(photo_folder):
+    result = run_cli(
+        "eval", "sr", "--generator", "bicubic", "--scale", "3", "--data", photo_folder, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert "--crop" not in result.output
+
+
+# -- --tile of imgen eval and imgen predict -------------------------------------------------------
+TILE_CASES = [
+    (["--tile", "0"], "--tile must be at least 1 (input pixels per tile), got 0"),
+    (["--tile", "-5"], "--tile must be at least 1 (input pixels per tile), got -5"),
+    (["--tile", "16", "--tile-overlap", "-1"], "--tile-overlap must be at least 0, got -1"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), TILE_CASES, ids=lambda v: " ".join(v))
+def test_eval_bad_tile_is_a_usage_error(photo_folder, args, message):
+    result = run_cli(
+        "eval", "sr", "--generator", "bicubic", "--scale", "2", "--data", photo_folder, *args
+    )
+    assert_usage_error(result, message)
+
+
+@pytest.fixture(scope="module")
+def sr_run(tmp_path_factory) -> Path:
+    data = tiny_image_folder(tmp_path_factory.mktemp("data"), count=2, size=(32, 32))
+    out = tmp_path_factory.mktemp("runs")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train", "sr", "--data", str(data), "--out", str(out), "--scale", "2",
+            "--gan-weight", "0", "--steps", "1", "--batch-size", "1", "--crop", "16",
+            "--num-feat", "4", "--num-block", "1", "--workers", "0", "--sample-every", "0",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(("args", "message"), TILE_CASES, ids=lambda v: " ".join(v))
+def test_predict_bad_tile_is_a_usage_error_before_any_output(sr_run, tmp_path, args, message):
+    image = tiny_image_folder(tmp_path / "in", count=1, size=(16, 16))
+    out = tmp_path / "out"
+    result = run_cli("predict", "--run", sr_run, image, "-o", out, *args)
+    assert_usage_error(result, message)
+    assert not out.exists()
