@@ -100,10 +100,10 @@ def predict_files(
     called outside the command line, are raised as one DataError that lists them.
     """
     from imgen.data.folder import read_image_tensor, save_image_tensor
-    from imgen.errors import DataError
-    from imgen.failures import Failure, report_failures
     from imgen.engine.device import resolve_device
     from imgen.engine.loading import load_run
+    from imgen.errors import DataError
+    from imgen.failures import Failure, report_failures
 
     if Path(out).is_file():
         raise UsageError(f"-o {out} is a file; predict writes its PNGs into a folder")
@@ -116,8 +116,8 @@ def predict_files(
         except DataError as exc:
             failed.append(Failure.of(file, exc))
             continue
-        with torch.inference_mode():
-            result = task.predict(nets, image, **options)
+        with torch.inference_mode():  # uint8 out: a large tiled image needs no float copy
+            result = task.predict(nets, image, out_dtype=torch.uint8, **options)
         target = Path(out) / name
         save_image_tensor(result[0], target)
         yield target

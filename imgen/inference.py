@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -103,6 +104,19 @@ def _axis_weights(
     return lo * scale, hi * scale, weights
 
 
+QUANTIZED = {torch.uint8: 255.0}
+
+
+def quantize(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A [0, 1] image as integer levels of ``dtype`` (uint8: 0..255): clamped, rounded half to
+    even, NaN as 0, computed in float32 on the tensor's device."""
+    if dtype not in QUANTIZED:
+        names = ", ".join(str(d).removeprefix("torch.") for d in QUANTIZED)
+        raise ValueError(f"out_dtype must be a float dtype or one of {names}, got {dtype}.")
+    t = torch.nan_to_num(t.detach().float(), nan=0.0).clamp_(0.0, 1.0)
+    return t.mul_(QUANTIZED[dtype]).round_().to(dtype)
+
+
 def predict_tiled(
     fn: Fn,
     image: torch.Tensor,
@@ -112,6 +126,7 @@ def predict_tiled(
     overlap: int = 32,
     multiple: int = 1,
     pad_mode: str = "reflect",
+    out_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Apply `fn` to an image of any size, whole or in tiles; returns (..., C', H*scale, W*scale).
 
@@ -119,19 +134,23 @@ def predict_tiled(
     multiples of `multiple`: the input is padded on the bottom/right with `pad_mode`
     (reflect falls back to replicate when the image is too small to reflect) and the output
     is cropped back; nothing is ever resized. `image` is (C, H, W) or (B, C, H, W); the
-    result has the same rank and the dtype of fn's output.
+    result has the same rank and the dtype of fn's output, or ``out_dtype``: ``torch.uint8``
+    gives the [0, 1] output as 0..255 levels (see :func:`quantize`).
 
     With `tile` set (in input pixels) the image is cut on a grid of step `tile`. Each tile is
     run with `overlap` input pixels of context on every side (clamped at the image border),
     which is separate from the tile, so `overlap` may exceed `tile`. Each tile's output
     covers its core plus overlap // 2 pixels on interior sides, with linear ramps across
-    the overlap-wide band shared with each neighbour, accumulated in float32 on fn's output
-    device. When overlap // 2 is at least the network's receptive-field radius (in input
-    pixels) the result equals the untiled one up to float rounding; a smaller overlap
-    still blends smoothly, only less exactly.
+    the overlap-wide band shared with each neighbour. When overlap // 2 is at least the
+    network's receptive-field radius (in input pixels) the result equals the untiled one up
+    to float rounding; a smaller overlap still blends smoothly, only less exactly.
 
-    Tiles are processed one at a time and their outputs detached, so memory is bounded by
-    one tile even if the caller forgot torch.inference_mode() (which it should use).
+    Memory: tiles are processed one at a time and their outputs detached (so even without
+    torch.inference_mode(), which callers should use, no graph is kept). They are blended in
+    float32 in a stripe one row of tiles high, and each finished stripe is written into the
+    result in its final dtype: with ``out_dtype=torch.uint8`` a large image costs one uint8
+    output plus a float32 stripe of about ``(tile + overlap) * scale`` rows, never a float
+    copy of the whole output.
     """
     _check_int("scale", scale, 1)
     _check_int("overlap", overlap, 0)
@@ -140,6 +159,8 @@ def predict_tiled(
         _check_int("tile", tile, 1)
     if pad_mode not in PAD_MODES:
         raise ValueError(f"pad_mode must be one of {', '.join(PAD_MODES)}, got {pad_mode!r}.")
+    if out_dtype is not None and not out_dtype.is_floating_point and out_dtype not in QUANTIZED:
+        quantize(torch.zeros(()), out_dtype)  # raises the ValueError that names the choices
     if not isinstance(image, torch.Tensor) or image.ndim not in (3, 4):
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise ValueError(f"image must be a (C, H, W) or (B, C, H, W) tensor, got {shape}.")
@@ -150,41 +171,133 @@ def predict_tiled(
     height, width = x.shape[-2:]
 
     if tile is None or (height <= tile and width <= tile):
-        out = _run(fn, x, scale, multiple, pad_mode)
+        out = _finish(_run(fn, x, scale, multiple, pad_mode), out_dtype)
         return out if batched else out.squeeze(0)
 
     half = overlap // 2
     rows = _axis_tiles(height, tile, overlap, multiple)
     cols = _axis_tiles(width, tile, overlap, multiple)
-    acc: torch.Tensor | None = None
-    weight_sum: torch.Tensor | None = None
-    out_dtype = x.dtype
-    for top, bottom, ctx_top, ctx_bottom in rows:
-        for left, right, ctx_left, ctx_right in cols:
+    row_spans = [_axis_weights(top, end, height, half, scale, x.device) for top, end, *_ in rows]
+    col_spans = [_axis_weights(left, end, width, half, scale, x.device) for left, end, *_ in cols]
+    # A tile's blend weight is wy(y) * wx(x), and every row of tiles has the same columns, so
+    # the sum of the weights at a pixel is the product of two 1-D sums.
+    row_sum, col_sum = _weight_sum(row_spans, height * scale), _weight_sum(col_spans, width * scale)
+    result: torch.Tensor | None = None
+    stripe: _Stripe | None = None
+    for r, (_, _, ctx_top, ctx_bottom) in enumerate(rows):
+        y0, y1, wy = row_spans[r]
+        for (_, _, ctx_left, ctx_right), (x0, x1, wx) in zip(cols, col_spans, strict=True):
             y = _run(fn, x[..., ctx_top:ctx_bottom, ctx_left:ctx_right], scale, multiple, pad_mode)
             y = y.detach()
-            if acc is None:
-                out_dtype = y.dtype
-                acc = torch.zeros(
-                    (x.shape[0], y.shape[1], height * scale, width * scale),
-                    dtype=torch.float32,
-                    device=y.device,
-                )
-                weight_sum = torch.zeros((height * scale, width * scale), device=y.device)
-            y0, y1, wy = _axis_weights(top, bottom, height, half, scale, y.device)
-            x0, x1, wx = _axis_weights(left, right, width, half, scale, y.device)
-            w = wy[:, None] * wx[None, :]
+            if result is None or stripe is None:
+                shape = (x.shape[0], y.shape[1], height * scale, width * scale)
+                result = torch.empty(shape, dtype=out_dtype or y.dtype, device=y.device)
+                tallest = max(hi - lo for lo, hi, _ in row_spans)
+                stripe = _Stripe(shape[:2], tallest, shape[-1], y.device)
             part = y[
                 ...,
                 y0 - ctx_top * scale : y1 - ctx_top * scale,
                 x0 - ctx_left * scale : x1 - ctx_left * scale,
             ]
-            acc[..., y0:y1, x0:x1] += part.float() * w
-            weight_sum[y0:y1, x0:x1] += w
-    # Weights already sum to 1 where at most two tiles meet; dividing also covers tiles
-    # shorter than the blend band, where three ramps overlap.
-    out = (acc / weight_sum).to(out_dtype)
-    return out if batched else out.squeeze(0)
+            stripe.add(part, wy.to(y.device)[:, None] * wx.to(y.device)[None, :], y0, x0, x1)
+        # Rows above the next tile row's first output row get no more contributions.
+        done = row_spans[r + 1][0] if r + 1 < len(rows) else height * scale
+        if result is not None and stripe is not None:
+            stripe.flush(result, done, row_sum, col_sum)
+    assert result is not None
+    return result if batched else result.squeeze(0)
+
+
+def _weight_sum(spans: list[tuple[int, int, torch.Tensor]], size: int) -> torch.Tensor:
+    total = torch.zeros(size, device=spans[0][2].device)
+    for lo, hi, weights in spans:
+        total[lo:hi] += weights
+    return total
+
+
+def predict_fitting(
+    fn: Fn,
+    image: torch.Tensor,
+    *,
+    say: Callable[[str], None] | None = None,
+    min_tile: int = 32,
+    **options: Any,
+) -> torch.Tensor:
+    """:func:`predict_tiled`, retried in smaller tiles when the device runs out of memory.
+
+    A GPU that cannot hold a whole image (or a tile of ``tile``) raises
+    ``torch.OutOfMemoryError``; the image is then processed again in tiles of half its longer
+    side (or half the tile), halving until it fits, and ``say`` is told the tile size that
+    worked. Below ``min_tile`` input pixels the error is raised as one sentence. (A CPU
+    rarely raises it: the operating system ends the process instead.)
+    """
+    tile = options.pop("tile", None)
+    height, width = image.shape[-2:]
+    while True:
+        try:
+            out = predict_tiled(fn, image, tile=tile, **options)
+        except torch.OutOfMemoryError as exc:
+            current = tile if tile is not None else max(height, width)
+            smaller = current // 2
+            if image.device.type == "cuda":
+                torch.cuda.empty_cache()
+            if smaller < min_tile:
+                raise torch.OutOfMemoryError(
+                    f"out of memory on {image.device} even in tiles of {current} pixels; "
+                    "free the device, or predict on the CPU with --device cpu"
+                ) from exc
+            first = tile
+            tile = smaller
+            if say is not None and first is None:
+                say(f"out of memory on {image.device} for the whole image; trying --tile {tile}")
+            elif say is not None:
+                say(f"out of memory on {image.device} with --tile {first}; trying --tile {tile}")
+            continue
+        return out
+
+
+def _finish(out: torch.Tensor, out_dtype: torch.dtype | None) -> torch.Tensor:
+    if out_dtype is None or out_dtype == out.dtype:
+        return out
+    return out.to(out_dtype) if out_dtype.is_floating_point else quantize(out, out_dtype)
+
+
+class _Stripe:
+    """The float32 blending buffer of the output rows that tiles are still adding to: a fixed
+    number of rows (the tallest row of tiles), whose finished rows are written out and whose
+    rest moves up when the next row of tiles starts."""
+
+    CHUNK = 64  # output rows normalised and converted at a time (bounds the temporaries)
+
+    def __init__(self, lead: torch.Size, rows: int, width: int, device: torch.device) -> None:
+        self.acc = torch.zeros((*lead, rows, width), device=device)
+        self.lo = 0  # the output row of acc's first row
+
+    def add(self, part: torch.Tensor, w: torch.Tensor, y0: int, x0: int, x1: int) -> None:
+        r0 = y0 - self.lo
+        self.acc[..., r0 : r0 + part.shape[-2], x0:x1] += part.float() * w
+
+    def flush(
+        self, result: torch.Tensor, upto: int, row_sum: torch.Tensor, col_sum: torch.Tensor
+    ) -> None:
+        """Write the finished output rows [self.lo, upto) into ``result``; move the rest up.
+
+        Weights sum to 1 where at most two tiles meet; dividing by their sum also covers
+        tiles shorter than the blend band, where three ramps overlap.
+        """
+        n = upto - self.lo
+        for start in range(0, n, self.CHUNK):
+            stop = min(start + self.CHUNK, n)
+            rows = self.acc[..., start:stop, :]
+            weight = row_sum[self.lo + start : self.lo + stop, None] * col_sum[None, :]
+            result[..., self.lo + start : self.lo + stop, :] = _finish(
+                rows / weight.to(rows.device), result.dtype
+            )
+        kept = self.acc.shape[-2] - n
+        if kept > 0:
+            self.acc[..., :kept, :] = self.acc[..., n:, :].clone()
+        self.acc[..., max(kept, 0) :, :] = 0
+        self.lo = upto
 
 
 def to_uint8_image(t: torch.Tensor) -> np.ndarray:
@@ -202,7 +315,6 @@ def to_uint8_image(t: torch.Tensor) -> np.ndarray:
     if t.ndim != 3 or t.shape[0] not in (1, 3):
         raise ValueError(f"Expected a (3, H, W) or (1, H, W) image tensor, got {tuple(t.shape)}.")
     if t.dtype != torch.uint8:
-        t = torch.nan_to_num(t.detach().float(), nan=0.0).clamp_(0.0, 1.0)
-        t = t.mul_(255.0).round_().to(torch.uint8)
+        t = quantize(t, torch.uint8)
     t = t.detach().expand(3, -1, -1)
     return t.permute(1, 2, 0).contiguous().cpu().numpy()

@@ -153,7 +153,14 @@ class Task:
 
     # -- outputs -----------------------------------------------------------------------------
     def predict(self, nets: Nets, image: torch.Tensor, **options: Any) -> torch.Tensor:
-        """Inference on one (1, 3, H, W) image in [0, 1]; returns an image in [0, 1]."""
+        """Inference on one (1, 3, H, W) image in [0, 1]; returns an image in [0, 1].
+
+        Options from ``imgen predict``: ``tile``, ``tile_overlap`` and ``out_dtype``
+        (``torch.uint8``: the caller wants 0..255 levels and a task may return them, which
+        lets :meth:`GANTask.run_tiled` bound the memory of a large image), plus the options
+        the task's config marks for prediction (``--direction``). Ignore the ones that do
+        not apply.
+        """
         raise NotImplementedError
 
     def output_scale(self) -> int:
@@ -266,23 +273,35 @@ class GANTask(Task):
         scale: int = 1,
         tile: int | None = None,
         tile_overlap: int = 32,
+        out_dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
         """``apply(x)`` (default ``net(x)``) on an image of any size, clamped to [0, 1].
 
         The image is padded to ``net``'s :func:`imgen.nn.required_multiple` and the output
-        cropped back (never resized); ``tile`` processes it in tiles of that many pixels.
+        cropped back (never resized); ``tile`` processes it in tiles of that many pixels, and
+        a device that runs out of memory retries in smaller tiles (said on stderr).
+        ``out_dtype=torch.uint8`` returns 0..255 levels, blended tile by tile straight into
+        them, which bounds the memory of a tiled large image by the uint8 output.
         """
-        from imgen.inference import predict_tiled
+        import sys
+
+        from imgen.config import check_tiling
+        from imgen.inference import predict_fitting
         from imgen.nn.contract import required_multiple
 
-        out = predict_tiled(
+        check_tiling(tile, tile_overlap)  # imgen predict's --tile: a sentence, not a ValueError
+        out = predict_fitting(
             apply or net,
             image,
+            say=lambda message: print(f"imgen: {message}", file=sys.stderr),
             scale=scale,
             tile=tile,
             overlap=tile_overlap,
             multiple=required_multiple(net),
+            out_dtype=out_dtype,
         )
+        if out_dtype is not None and not out_dtype.is_floating_point:
+            return out  # already clamped to the integer levels
         return out.clamp(0, 1)
 
     def scores(
@@ -406,9 +425,15 @@ class PairedGANTask(GANTask):
         return image
 
     def apply(
-        self, nets: Nets, x: torch.Tensor, *, tile: int | None = None, tile_overlap: int = 32
+        self,
+        nets: Nets,
+        x: torch.Tensor,
+        *,
+        tile: int | None = None,
+        tile_overlap: int = 32,
+        out_dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
-        """G on one (1, C, H, W) input of any size, in [0, 1]."""
+        """G on one (1, C, H, W) input of any size, in [0, 1] (see :meth:`run_tiled`)."""
         G = nets["G"]
         return self.run_tiled(
             G,
@@ -417,6 +442,7 @@ class PairedGANTask(GANTask):
             scale=self.output_scale(),
             tile=tile,
             tile_overlap=tile_overlap,
+            out_dtype=out_dtype,
         )
 
     def predict(
@@ -426,9 +452,11 @@ class PairedGANTask(GANTask):
         *,
         tile: int | None = None,
         tile_overlap: int = 32,
+        out_dtype: torch.dtype | None = None,
         **_: Any,
     ) -> torch.Tensor:
-        return self.apply(nets, self.predict_input(image), tile=tile, tile_overlap=tile_overlap)
+        x = self.predict_input(image)
+        return self.apply(nets, x, tile=tile, tile_overlap=tile_overlap, out_dtype=out_dtype)
 
     def sample_columns(self, batch: Batch, out: dict) -> list[torch.Tensor]:
         return [batch[self.input_key], out[self.output_key].clamp(0, 1), batch[self.target_key]]

@@ -190,6 +190,15 @@ def test_matmul_peak_is_positive():
     assert peak["dtype"] == "float32" and peak["size"] == 64 and peak["tflops"] > 0
 
 
+def test_matmul_peak_shrinks_a_product_that_would_take_too_long():
+    # A budget no product meets: the size halves down to the 256 probe, never below.
+    peak = matmul_peak(torch.device("cpu"), torch.float32, size=2048, repeats=1, max_seconds=0)
+    assert peak["size"] == 256 and peak["tflops"] > 0
+    # A generous budget keeps the asked size.
+    peak = matmul_peak(torch.device("cpu"), torch.float32, size=512, repeats=1, max_seconds=60)
+    assert peak["size"] == 512
+
+
 # -- modes and the choice of fast -------------------------------------------------------------
 
 

@@ -28,14 +28,46 @@ def count_flops(fn: Callable[[], Any]) -> tuple[int, Any]:
 
 
 def matmul_peak(
-    device: torch.device, dtype: torch.dtype, size: int, repeats: int, warmup: int = 2
+    device: torch.device,
+    dtype: torch.dtype,
+    size: int,
+    repeats: int,
+    warmup: int = 2,
+    max_seconds: float = 1.0,
 ) -> dict[str, Any]:
     """TFLOP/s of a ``size`` x ``size`` matrix product in ``dtype`` on ``device``.
 
     The median over ``repeats`` timed products after ``warmup`` untimed ones: the practical
     peak that achieved training throughput is compared with (on a GPU, the tensor cores').
+    A CPU without bf16 instructions (AVX2 only) multiplies bf16 10x slower than fp32, so that
+    one 2048^2 product takes tens of seconds: the size is halved (down to 256) until one
+    product is estimated to take at most ``max_seconds``; the size used is reported.
     """
     g = torch.Generator(device="cpu").manual_seed(0)
+    probe = min(size, 256)
+    seconds = _product_seconds(device, dtype, probe, g, repeats=1, warmup=1)
+    while size > probe and seconds * (size / probe) ** 3 > max_seconds:
+        size //= 2
+    seconds = _product_seconds(device, dtype, size, g, repeats=repeats, warmup=warmup)
+    flops = 2 * size**3
+    return {
+        "dtype": str(dtype).removeprefix("torch."),
+        "size": size,
+        "repeats": repeats,
+        "tflops": float(f"{flops / seconds / 1e12:.4g}"),
+    }
+
+
+def _product_seconds(
+    device: torch.device,
+    dtype: torch.dtype,
+    size: int,
+    g: torch.Generator,
+    *,
+    repeats: int,
+    warmup: int,
+) -> float:
+    """Median seconds of one ``size`` x ``size`` product."""
     a = torch.randn(size, size, generator=g).to(device=device, dtype=dtype)
     b = torch.randn(size, size, generator=g).to(device=device, dtype=dtype)
     out = torch.empty(size, size, device=device, dtype=dtype)
@@ -49,11 +81,4 @@ def matmul_peak(
         for _ in range(per_call):
             torch.mm(a, b, out=out)
 
-    seconds = median(timed_calls(products, device, repeats)) / per_call
-    flops = 2 * size**3
-    return {
-        "dtype": str(dtype).removeprefix("torch."),
-        "size": size,
-        "repeats": repeats,
-        "tflops": float(f"{flops / seconds / 1e12:.4g}"),
-    }
+    return median(timed_calls(products, device, repeats)) / per_call

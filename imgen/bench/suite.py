@@ -244,8 +244,8 @@ class _Training:
         }
         self.bf16_peak = out["bf16"]["tflops"]
         ctx.log(
-            f"matmul peak {p.matmul_size}^2: bf16 {self.bf16_peak:.2f} TFLOP/s, "
-            f"fp32 {out['fp32']['tflops']:.2f} TFLOP/s"
+            f"matmul peak: bf16 {self.bf16_peak:.2f} TFLOP/s at {out['bf16']['size']}^2, "
+            f"fp32 {out['fp32']['tflops']:.2f} TFLOP/s at {out['fp32']['size']}^2"
         )
         return out
 

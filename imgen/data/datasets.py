@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
 import torch
@@ -11,6 +13,7 @@ from torch.utils.data import Dataset
 from imgen.data.folder import (
     SizeLike,
     Warn,
+    _warn_stderr,
     decode_image,
     load_images,
     probe_images,
@@ -23,8 +26,70 @@ from imgen.data.transforms import (
     sample_rng,
     to_tensor_uint8,
 )
+from imgen.errors import DataError
 
 Item = int | tuple[int, int]
+T = TypeVar("T")
+
+
+class StandIns(Generic[T]):
+    """Reads item ``i`` of a lazily decoded folder, standing in the next readable item for one
+    that stopped being readable after the folder was checked.
+
+    Without caching only the headers are checked before training, so a file truncated past
+    its header, or deleted or replaced mid-run, fails at its first use, possibly at step
+    10,000 and in a worker process. Such an item is replaced by the next one (``i + 1``,
+    ``i + 2``, ... cyclically) that reads: a choice that depends on the files alone, so a
+    resumed run draws the same stand-ins. Each broken file is warned about once (per process)
+    by name; when more than half of the items cannot be read the run stops with a DataError,
+    since what it would train on is no longer the data it was given.
+
+    Args:
+        paths: what to name in the messages, one entry per item (a path or a tuple of paths).
+        read: reads item ``i``; raises :class:`imgen.errors.DataError` when it cannot.
+        warn: receives each warning (default: one line on stderr).
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[object],
+        read: Callable[[int], T],
+        warn: Warn | None = None,
+    ) -> None:
+        self.paths, self._read, self._warn = paths, read, warn or _warn_stderr
+        self.broken: set[int] = set()
+
+    def __call__(self, index: int) -> T:
+        count = len(self.paths)
+        for offset in range(count):
+            i = (index + offset) % count
+            if i in self.broken:
+                continue
+            try:
+                return self._read(i)
+            except DataError as exc:
+                self._broke(i, exc)
+        raise AssertionError("unreachable: _broke raises before every item is broken")
+
+    def _broke(self, index: int, exc: DataError) -> None:
+        self.broken.add(index)
+        count, name = len(self.paths), _describe(self.paths[index])
+        if len(self.broken) * 2 > count:
+            raise DataError(
+                f"{len(self.broken)} of the {count} training images can no longer be read "
+                f"(the last: {name}: {exc}); restore the data folder, then continue with "
+                "--resume."
+            ) from exc
+        self._warn(
+            f"{name} can no longer be read ({exc}); training goes on with the next readable "
+            "image in its place (the same one on --resume)"
+        )
+
+
+def _describe(path: object) -> str:
+    if isinstance(path, tuple):
+        return " + ".join(str(p) for p in path)
+    return str(path)
 
 
 class ImageSet:
@@ -49,15 +114,20 @@ class ImageSet:
         else:
             self._images = None
             _, self.paths = probe_images(paths, min_size=min_size, warn=warn)
+        self._decode = StandIns(self.paths, lambda i: decode_image(self.paths[i]), warn)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def image(self, index: int) -> np.ndarray:
-        """Image ``index`` as an (H, W, 3) uint8 array (shared when cached: do not modify)."""
+        """Image ``index`` as an (H, W, 3) uint8 array (shared when cached: do not modify).
+
+        Not cached, a file that can no longer be decoded is replaced by the next readable
+        one, with a warning (see :class:`StandIns`).
+        """
         if self._images is not None:
             return self._images[index]
-        return decode_image(self.paths[index])
+        return self._decode(index)
 
 
 class ImageFolderDataset(Dataset):

@@ -160,7 +160,7 @@ def _bomb_error(path: Path, limit: int) -> DataError:
         saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
         with Image.open(path) as img:
             size = f"{_megapixels(img.width * img.height)} MP"
-    except Exception:  # noqa: BLE001 - only the message depends on it
+    except Exception:  # only the message depends on it
         size = "too large"
     finally:
         Image.MAX_IMAGE_PIXELS = saved
@@ -303,7 +303,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
             _check_large(path, img, limit)
             width, height = img.size
             # Orientations 5-8 rotate by 90 degrees, swapping width and height.
-            if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+            if _orientation(img) in (5, 6, 7, 8):
                 width, height = height, width
     except FileNotFoundError as exc:
         raise DataError(f"The image {path} does not exist; check the path.") from exc
@@ -313,6 +313,24 @@ def image_size(path: str | Path) -> tuple[int, int]:
             "replace or remove it."
         ) from exc
     return height, width
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation tag, read without decoding the pixels.
+
+    Pillow's ``getexif()`` of a PNG decodes the whole image when the eXIf chunk was not met
+    before the pixel data; a header check must not (it would cost a full decode of every
+    file, and fail on files that are only truncated further on), so a PNG's orientation is
+    read from the chunks before the pixel data, where encoders put eXIf.
+    """
+    if img.format == "PNG":
+        raw = img.info.get("exif")
+        if not raw:
+            return 1
+        exif = Image.Exif()
+        exif.load(raw)
+        return exif.get(0x0112, 1)
+    return img.getexif().get(0x0112, 1)
 
 
 def _as_hw(size: SizeLike) -> tuple[int, int]:

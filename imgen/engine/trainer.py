@@ -576,9 +576,27 @@ class _Timed:
 
     def __next__(self):
         t0 = time.perf_counter()
-        batch = next(self.it)
+        try:
+            batch = next(self.it)
+        except ImgenError as exc:
+            raise worker_error(exc) from None
         self.wait += time.perf_counter() - t0
         return batch
+
+
+def worker_error(exc: ImgenError) -> ImgenError:
+    """An imgen error raised in a DataLoader worker, as its own sentence again.
+
+    The loader re-raises a worker's exception with the worker's whole traceback as its
+    message ("Caught DataError in DataLoader worker process 0. Original Traceback ...");
+    its last line holds the sentence.
+    """
+    text = str(exc)
+    if "\nOriginal Traceback" not in text:
+        return exc
+    last = text.rstrip().splitlines()[-1]
+    prefix = f"{type(exc).__module__}.{type(exc).__qualname__}: "
+    return type(exc)(last.removeprefix(prefix))
 
 
 class Interrupted(KeyboardInterrupt):

@@ -204,12 +204,15 @@ class Style(GANTask):
         direction: str | None = None,
         tile: int | None = None,
         tile_overlap: int = 32,
+        out_dtype: torch.dtype | None = None,
         **_: Any,
     ) -> torch.Tensor:
         direction = direction or self.cfg.direction
         G = nets["G_AB" if direction == "AtoB" else "G_BA"]
         apply = lambda x: self._apply(G, x)  # noqa: E731
-        return self.run_tiled(G, image, apply=apply, tile=tile, tile_overlap=tile_overlap)
+        return self.run_tiled(
+            G, image, apply=apply, tile=tile, tile_overlap=tile_overlap, out_dtype=out_dtype
+        )
 
     def sample_columns(self, batch: dict, out: dict) -> list[torch.Tensor]:
         return [batch["A"], out["fake_B"], out["rec_A"], batch["B"], out["fake_A"], out["rec_B"]]

@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from imgen.data.datasets import StandIns
 from imgen.data.folder import (
     Warn,
     _warn_stderr,
@@ -263,12 +264,16 @@ class _Source:
                 )
         if not cache:
             self._data = []
+        # Not cached, a pair whose file can no longer be decoded is replaced by the next one.
+        self._decode = StandIns(
+            self.paths, lambda i: tuple(decode_image(p) for p in self.paths[i]), warn
+        )
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def get(self, index: int) -> list[np.ndarray]:
-        arrays = self._data[index] if self.cache else [decode_image(p) for p in self.paths[index]]
+        arrays = self._data[index] if self.cache else self._decode(index)
         if self.kind != "ab":
             return list(arrays)
         (ab,) = arrays
