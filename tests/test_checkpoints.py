@@ -235,8 +235,9 @@ def test_nan_stops_the_run_and_keeps_the_last_finite_checkpoint(photo_folder, tm
     hook.trainer = trainer
     with pytest.raises(
         NonFiniteError, match="training diverged at step 4: the G update has a non-finite loss"
-    ):
+    ) as raised:
         trainer.fit()
+    assert "the last checkpoint (step 2, finite) is kept" in str(raised.value)
     flat, state = ckpt.load_checkpoint(trainer.run_dir)
     assert state["step"] == 2 and all(torch.isfinite(v).all() for v in flat.values())
     events = [json.loads(x) for x in (trainer.run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -244,6 +245,16 @@ def test_nan_stops_the_run_and_keeps_the_last_finite_checkpoint(photo_folder, tm
     assert all(
         np.isfinite(v) for e in events for v in e.values() if isinstance(v, float)
     )  # no NaN in the log
+
+
+def test_nan_before_any_checkpoint_says_none_was_written(photo_folder, tmp_path):
+    task, cfg = tiny_config(photo_folder, tmp_path, steps=6, save_every=0)
+    hook = _poison(task, from_step=2)
+    trainer = Trainer(task, cfg, quiet=True)
+    hook.trainer = trainer
+    with pytest.raises(NonFiniteError, match="no checkpoint was written"):
+        trainer.fit()
+    assert ckpt.load_checkpoint(trainer.run_dir) is None
 
 
 def test_skip_nonfinite_skips_and_says_so(photo_folder, tmp_path, capsys):

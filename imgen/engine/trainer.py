@@ -131,6 +131,7 @@ class Trainer:
         self.train_seconds = 0.0
         self.nonfinite_skipped = 0
         self.best: dict[str, Any] | None = None  # {"metric", "value", "step"} of validation
+        self.saved_step: int | None = None  # the step of the newest checkpoint, if any
         # The data is checked before a run directory exists: a bad --data leaves nothing behind.
         self.dataset = task.dataset(cfg, cfg.data, "train")
         if cfg.resume:
@@ -208,6 +209,7 @@ class Trainer:
             keep=self.cfg.keep,
             protect=(self.best["step"],) if self.best else (),
         )
+        self.saved_step = self.step
 
     def _load(self) -> None:
         found = ckpt.load_checkpoint(self.run_dir, warn=self._say)
@@ -235,7 +237,7 @@ class Trainer:
         if state.get("task") is not None:
             self.task.load_state_dict(state["task"])
         ckpt.set_rng_state(state["rng"])
-        self.step = state["step"]
+        self.step = self.saved_step = state["step"]
         self.train_seconds = state.get("train_seconds", 0.0)
         self.best = state.get("best")
 
@@ -326,10 +328,14 @@ class Trainer:
             what = f"non-finite gradients ({what})"
         self.nonfinite_skipped += 1
         if self.nonfinite_skipped > self.cfg.skip_nonfinite:
+            kept = (
+                "no checkpoint was written"
+                if self.saved_step is None
+                else f"the last checkpoint (step {self.saved_step}, finite) is kept"
+            )
             raise NonFiniteError(
                 f"training diverged at step {self.step + 1}: the {group} update has a {what}; "
-                f"the last checkpoint (finite) is kept. Lower --lr, or pass --skip-nonfinite N "
-                f"to skip such steps"
+                f"{kept}. Lower --lr, or pass --skip-nonfinite N to skip such steps"
             )
         self._say(
             f"skipped the {group} update of step {self.step + 1}: {what} "
