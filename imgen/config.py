@@ -28,13 +28,21 @@ def option(
     *,
     eval: bool = False,
     predict: bool = False,
+    arch: bool = False,
     metavar: str | None = None,
 ) -> Any:
     """A config field. ``eval=True`` also offers it on ``imgen eval TASK``; ``predict=True``
-    on ``imgen predict --run RUN`` (for runs of this task)."""
+    on ``imgen predict --run RUN`` (for runs of this task); ``arch=True`` marks an option that
+    shapes a network, which ``--init RUN`` takes from that run unless it is given."""
     return field(
         default=default,
-        metadata={"help": help, "eval": eval, "predict": predict, "metavar": metavar},
+        metadata={
+            "help": help,
+            "eval": eval,
+            "predict": predict,
+            "arch": arch,
+            "metavar": metavar,
+        },
     )
 
 
@@ -100,6 +108,13 @@ class TrainConfig:
     eval_every: int = option(0, "Evaluate on --eval-data every N steps (0: only at the end).")
     time_limit: float = option(0.0, "Stop (and save) after this many minutes (0: no limit).")
     resume: str | None = option(None, "Continue the run in this directory.", metavar="RUN_DIR")
+    init: str | None = option(
+        None,
+        "Start from this run's weights (every network it has; G's EMA copy where it kept "
+        "one), with the architecture options it was built with unless given: GAN "
+        "fine-tuning of a PSNR-oriented run, or of a model from `imgen import`.",
+        metavar="RUN_DIR",
+    )
 
     def __post_init__(self) -> None:
         # Checked here, where the options are declared, so a bad value from the command line,
@@ -218,12 +233,49 @@ def click_options(
                 )
         elif tp in (int, float, str):
             kwargs["type"] = tp
+        elif typing.get_origin(tp) is dict or tp is dict:
+            kwargs["type"] = _json_object_type()
+            kwargs["metavar"] = kwargs["metavar"] or "JSON"
         elif tp is Path:
             kwargs["type"] = click.Path(path_type=str)
         else:
             kwargs["type"] = str
         params.append(click.Option([cli_name(f.name), f.name], show_default=not optional, **kwargs))
     return params
+
+
+def parse_json_object(text: str) -> dict[str, Any]:
+    """A JSON object given as text (a dict-valued option); a UsageError when it is not one."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{text!r} is not valid JSON ({exc.msg}); give an object such as "
+            "'{\"num_grow_ch\": 32}'"
+        ) from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{text!r} is not a JSON object; give one such as '{{\"key\": 1}}'")
+    return value
+
+
+def _json_object_type() -> Any:
+    """The Click type of dict-valued options: a JSON object on the command line."""
+    import click
+
+    class JSONObject(click.ParamType):
+        name = "json"
+
+        def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+            if value is None or isinstance(value, dict):
+                return value
+            try:
+                return parse_json_object(value)
+            except UsageError as exc:
+                self.fail(str(exc), param, ctx)
+
+    return JSONObject()
 
 
 def coerce(cls: type, values: dict[str, Any], *, source: str) -> dict[str, Any]:
@@ -258,6 +310,8 @@ def coerce(cls: type, values: dict[str, Any], *, source: str) -> dict[str, Any]:
             elif typing.get_origin(tp) is Literal:
                 if value not in typing.get_args(tp):
                     raise TypeError
+            elif typing.get_origin(tp) is dict or tp is dict:
+                value = parse_json_object(value) if isinstance(value, str) else dict(value)
             elif not isinstance(value, str):
                 raise TypeError
         except (TypeError, ValueError):
@@ -305,13 +359,16 @@ def merge_options(
     *,
     stored: Mapping[str, Any] | None = None,
     config_file: str | Path | None = None,
+    initial: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The option values of a training run, merged from their sources (as ``imgen train``).
 
     Each source overrides the ones before it:
 
     1. ``values``: every option of ``cls`` as parsed, defaults included;
-    2. ``stored``: the config of the run being resumed (``config.json``'s ``"config"``);
+    2. ``initial``: the config of the ``--init`` run, its architecture options only (those
+       declared with ``option(..., arch=True)``);
+       ``stored``: the config of the run being resumed (``config.json``'s ``"config"``);
        options that ``cls`` no longer has are ignored;
     3. ``config_file``: a ``--config`` TOML file (checked by :func:`load_toml`);
     4. ``explicit``: the options given on the command line (or through the environment).
@@ -335,8 +392,12 @@ def merge_options(
         {'steps': 500, 'lr': 0.0001, 'resume': 'runs/a'}
     """
     merged = dict(values)
+    renamed = getattr(cls, "renamed", {})
+    if initial:
+        arch = {f.name for f in fields(cls) if f.metadata.get("arch")}
+        initial = {renamed.get(k, k): v for k, v in initial.items()}
+        merged.update({k: v for k, v in initial.items() if k in arch})
     if stored:
-        renamed = getattr(cls, "renamed", {})
         stored = {renamed.get(k, k): v for k, v in stored.items()}
         merged.update({k: v for k, v in stored.items() if k in merged})
     if config_file:
@@ -359,7 +420,9 @@ class GANConfig(TrainConfig):
         "vanilla", "Adversarial loss: vanilla (non-saturating), lsgan, hinge, wgan-gp."
     )
     spectral_norm: bool = option(
-        False, "Spectral normalization on every conv/linear layer of the discriminator (SNGAN)."
+        False,
+        "Spectral normalization on every conv/linear layer of the discriminator (SNGAN).",
+        arch=True,
     )
     gp_weight: float = option(10.0, "Gradient-penalty weight (wgan-gp).")
     r1_weight: float = option(
@@ -367,7 +430,9 @@ class GANConfig(TrainConfig):
     )
     n_critic: int = option(1, "Discriminator steps per generator step (5 is usual for wgan-gp).")
     discriminator: str = option(
-        "patchgan", "Discriminator model (`imgen models --role discriminator` lists them)."
+        "patchgan",
+        "Discriminator model (`imgen models --role discriminator` lists them).",
+        arch=True,
     )
 
     def __post_init__(self) -> None:
@@ -409,11 +474,11 @@ class ImageToImageConfig(GANConfig):
         "evaluation then resizes to --crop.",
         eval=True,
     )
-    ngf: int = option(64, "Generator features in the first layer.")
-    ndf: int = option(64, "Discriminator features in the first layer.")
-    norm: Literal["batch", "instance", "none"] = option("batch", "Normalization layers.")
-    discriminator: str = option("patchgan", "Discriminator: patchgan or pixelgan.")
-    d_layers: int = option(3, "PatchGAN layers (3: 70x70 receptive field).")
+    ngf: int = option(64, "Generator features in the first layer.", arch=True)
+    ndf: int = option(64, "Discriminator features in the first layer.", arch=True)
+    norm: Literal["batch", "instance", "none"] = option("batch", "Normalization layers.", arch=True)
+    discriminator: str = option("patchgan", "Discriminator: patchgan or pixelgan.", arch=True)
+    d_layers: int = option(3, "PatchGAN layers (3: 70x70 receptive field).", arch=True)
     cache: bool = option(True, "Keep the decoded training images in memory.")
     crop: int = option(256, "Training crop, in output pixels.")
     batch_size: int = option(1, "Samples per step.")

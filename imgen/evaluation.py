@@ -20,9 +20,12 @@ def evaluate_task(
     device: torch.device,
     overrides: dict[str, Any] | None = None,
     metrics: tuple[str, ...] | list[str] = (),
+    weights: str | None = None,
+    precision: str = "fp32",
     **options: Any,
 ) -> dict[str, Any]:
-    """Evaluate a run directory, or the task's networks built from ``overrides`` alone.
+    """Evaluate a run directory, a model file (``weights``, detected as for ``imgen predict
+    --weights``), or the task's networks built from ``overrides`` alone.
 
     ``metrics`` names registered metrics computed besides the task's own (``--metric``).
 
@@ -34,21 +37,26 @@ def evaluate_task(
     the result lists them in ``"failed"`` (``[{"path": ..., "reason": ...}]``, empty when
     none did) and the command line lists them at the end and exits with status 1.
     """
+    from imgen.api import inference_precision
     from imgen.config import from_dict
     from imgen.failures import collect_failures
 
     overrides = overrides or {}
     notes: list[str] = []
-    if run:
-        from imgen.engine.loading import load_run
+    if run and weights:
+        raise UsageError("give a run directory with --run, or a model file with --weights")
+    if run or weights:
+        from imgen.weights.loading import load_model
 
-        run_task, cfg, nets = load_run(run, device)
-        if run_task.name != task.name:
-            raise UsageError(f"{run} is a {run_task.name!r} run; use imgen eval {run_task.name}")
+        loaded = load_model(run=run, weights=weights, device=device, task=task.name)
+        run_task, cfg, nets = loaded.task, loaded.cfg, loaded.nets
+        if loaded.detected:
+            notes.append(f"{weights}: {loaded.detected.architecture}")
+        notes += loaded.notes
         for key, value in overrides.items():
             if getattr(cfg, key) != value:
                 raise UsageError(
-                    f"--{key.replace('_', '-')} {value} contradicts the run, which "
+                    f"--{key.replace('_', '-')} {value} contradicts {run or weights}, which "
                     f"has {getattr(cfg, key)}; leave it out"
                 )
         task = run_task
@@ -63,12 +71,17 @@ def evaluate_task(
 
         for name in metrics:  # an unknown name fails before any image is processed
             metric_function(name)
+    dtype, precision_notes = inference_precision(precision, device, nets)
+    notes += precision_notes
+    if dtype is not None:
+        options["autocast_dtype"] = dtype
     with collect_failures() as failed, torch.inference_mode():
         result = task.evaluate(nets, data, metrics=tuple(metrics), **options)
     result.setdefault("notes", [])
     result["notes"] = notes + result["notes"]
     result["failed"] = [{"path": f.path, "reason": f.reason} for f in failed]
-    return {"task": task.name, "run": run, "data": None if data is None else str(data), **result}
+    where = {"run": run} if weights is None else {"run": None, "weights": str(weights)}
+    return {"task": task.name, **where, "data": None if data is None else str(data), **result}
 
 
 def iter_inputs(inputs: tuple[str, ...] | list[str]) -> Iterator[tuple[Path, Path]]:
@@ -85,65 +98,50 @@ def iter_inputs(inputs: tuple[str, ...] | list[str]) -> Iterator[tuple[Path, Pat
 
 
 def predict_files(
-    run: str,
+    model: Any,
     inputs: tuple[str, ...] | list[str],
     out: str,
-    *,
-    device: str = "auto",
-    ema: bool = True,
     **options: Any,
 ) -> Iterator[Path]:
-    """Apply a run to image files; yields the written PNG paths.
+    """Apply an :class:`imgen.api.Model` to image files; yields the written PNG paths.
 
-    A file that cannot be read is skipped and the others are processed; after the last,
-    the skipped ones go to the command's list of failures (see :mod:`imgen.failures`), or,
-    called outside the command line, are raised as one DataError that lists them.
+    ``options``: ``tile``, ``tile_overlap`` and the task's prediction options. A file that
+    cannot be read is skipped and the others are processed; after the last, the skipped ones
+    go to the command's list of failures (see :mod:`imgen.failures`), or, called outside the
+    command line, are raised as one DataError that lists them.
     """
     from imgen.data.folder import read_image_tensor, save_image_tensor
-    from imgen.engine.device import resolve_device
-    from imgen.engine.loading import load_run
     from imgen.errors import DataError
     from imgen.failures import Failure, report_failures
 
     if Path(out).is_file():
         raise UsageError(f"-o {out} is a file; predict writes its PNGs into a folder")
-    torch_device = resolve_device(device)
-    task, _, nets = load_run(run, torch_device, ema=ema)
     failed: list[Failure] = []
     for file, name in iter_inputs(inputs):
         try:
-            image = read_image_tensor(file).unsqueeze(0).to(torch_device)
+            image = read_image_tensor(file).unsqueeze(0)
         except DataError as exc:
             failed.append(Failure.of(file, exc))
             continue
         with torch.inference_mode():  # uint8 out: a large tiled image needs no float copy
-            result = task.predict(nets, image, out_dtype=torch.uint8, **options)
+            result = model.predict_tensor(image, out_dtype=torch.uint8, **options)
         target = Path(out) / name
         save_image_tensor(result[0], target)
         yield target
     report_failures(failed)
 
 
-def run_takes_image(run: str) -> bool:
-    """Whether the task of ``run`` transforms input images (False: it generates from noise)."""
-    from imgen.engine.rundir import read_config
-    from imgen.plugins import registries
-
-    return bool(registries().tasks.get(read_config(run)["task"]).takes_image)
-
-
 def generate_files(
-    run: str,
+    model: Any,
     out: str,
     *,
     n: int = 64,
     seed: int = 0,
     label: str | None = None,
     separate: bool = False,
-    device: str = "auto",
-    ema: bool = True,
 ) -> Iterator[Path]:
-    """Draw ``n`` samples from a generation run; yields the written PNG paths.
+    """Draw ``n`` samples from a generation model (:class:`imgen.api.TorchModel`); yields the
+    written PNG paths.
 
     Without ``separate`` one grid goes to the file ``out`` (``ceil(sqrt(n))`` images a row,
     read row by row); with it, ``out`` is a folder of ``0000.png``, ``0001.png``, ... (with
@@ -154,8 +152,6 @@ def generate_files(
     from torchvision.utils import make_grid
 
     from imgen.data.folder import IMAGE_EXTENSIONS, save_image_tensor
-    from imgen.engine.device import resolve_device
-    from imgen.engine.loading import load_run
 
     target = Path(out)
     if separate and target.is_file():
@@ -167,10 +163,8 @@ def generate_files(
         )
     if n < 1:
         raise UsageError(f"--n must be at least 1, got {n}")
-    torch_device = resolve_device(device)
-    task, _, nets = load_run(run, torch_device, ema=ema)
-    with torch.inference_mode():
-        images = task.generate(nets, n, seed=seed, label=label).cpu()
+    images = model.generate(n, seed=seed, label=label).cpu()
+    task = model.loaded.task
     if not separate:
         grid = make_grid(images, nrow=math.ceil(math.sqrt(n)), padding=2, pad_value=0.0)
         save_image_tensor(grid, target)  # RGB, as every imgen writer (gray: R = G = B)

@@ -61,5 +61,25 @@ def imgen_register_metrics(register):
 
 
 @hookspec
+def imgen_register_formats(register):
+    """Register readers of model files made elsewhere (``imgen predict --weights``, ``imgen
+    import``): ``register(name, detect, priority=0, help=None)``.
+
+    ``detect(state, path=..., task=...)`` gets a file's state dict (tensors, containers such as
+    ``{"params_ema": ...}`` and a ``module.`` prefix already removed), the file's path, and
+    the task the user asked for with ``--task`` (or None). It returns an
+    :class:`imgen.weights.Detected` (the task, its config options and the weights in the
+    layout of the task's networks) when it knows the layout, else None. Detectors run from the
+    highest ``priority`` down (imgen's own networks at 0, spandrel's catch-all at -100).
+
+    Example::
+
+        @imgen.hookimpl
+        def imgen_register_formats(register):
+            register("dncnn", "imgen_denoise.formats:detect_dncnn", help="KAIR DnCNN")
+    """
+
+
+@hookspec
 def imgen_register_commands(cli):
     """Add top-level Click commands: ``cli.add_command(my_command)``."""

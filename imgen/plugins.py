@@ -36,6 +36,7 @@ REGISTER_HOOKS = {
     "imgen_register_models": "models",
     "imgen_register_losses": "losses",
     "imgen_register_metrics": "metrics",
+    "imgen_register_formats": "formats",
 }
 
 

@@ -127,6 +127,7 @@ class Registries:
     discriminators: Registry = field(default_factory=lambda: Registry("discriminator"))
     losses: Registry = field(default_factory=lambda: Registry("loss"))
     metrics: Registry = field(default_factory=lambda: Registry("metric"))
+    formats: Registry = field(default_factory=lambda: Registry("format"))
 
     def models(self, role: str) -> Registry:
         """The registry of a model role: ``generator`` or ``discriminator``."""

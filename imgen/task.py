@@ -155,17 +155,28 @@ class Task:
     def predict(self, nets: Nets, image: torch.Tensor, **options: Any) -> torch.Tensor:
         """Inference on one (1, 3, H, W) image in [0, 1]; returns an image in [0, 1].
 
-        Options from ``imgen predict``: ``tile``, ``tile_overlap`` and ``out_dtype``
+        Options from ``imgen predict``: ``tile``, ``tile_overlap``, ``out_dtype``
         (``torch.uint8``: the caller wants 0..255 levels and a task may return them, which
-        lets :meth:`GANTask.run_tiled` bound the memory of a large image), plus the options
-        the task's config marks for prediction (``--direction``). Ignore the ones that do
-        not apply.
+        lets :meth:`GANTask.run_tiled` bound the memory of a large image), ``autocast_dtype``
+        (``--precision``: run the networks, and only them, under autocast to it), plus the
+        options the task's config marks for prediction (``--direction``). Ignore the ones
+        that do not apply.
         """
         raise NotImplementedError
 
     def output_scale(self) -> int:
         """Output pixels per input pixel of ``predict`` (SR: ``--scale``); read after setup."""
         return 1
+
+    def export_network(self, nets: Nets, **options: Any) -> nn.Module:
+        """The network ``imgen export`` writes: one module from a (B, C, H, W) image in [0, 1]
+        to what :meth:`predict` returns, in [0, 1] (options: the task's prediction options,
+        e.g. ``direction``). Sides are padded to the network's ``required_multiple`` outside
+        it, by the runtime's caller. Raise :class:`imgen.errors.UsageError` when the task has
+        no such network."""
+        from imgen.errors import UsageError
+
+        raise UsageError(f"task {self.name!r} has no network imgen export can write")
 
     def generate(
         self, nets: Nets, n: int, *, seed: int = 0, label: str | None = None
@@ -193,7 +204,8 @@ class Task:
         """Metrics on a folder: ``{"metrics": {...}, "images": N, "notes": [...], ...}``.
 
         ``metrics`` names registered metrics to compute besides :attr:`metrics` (``imgen eval
-        --metric``). Options: ``tile``/``tile_overlap``; ``full=True`` from ``imgen eval``
+        --metric``). Options: ``tile``/``tile_overlap``, ``autocast_dtype`` (as for
+        :meth:`predict`); ``full=True`` from ``imgen eval``
         (evaluations during training leave it out, so a task may skip costly extras there).
         """
         raise NotImplementedError
@@ -274,6 +286,7 @@ class GANTask(Task):
         tile: int | None = None,
         tile_overlap: int = 32,
         out_dtype: torch.dtype | None = None,
+        autocast_dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
         """``apply(x)`` (default ``net(x)``) on an image of any size, clamped to [0, 1].
 
@@ -282,8 +295,19 @@ class GANTask(Task):
         a device that runs out of memory retries in smaller tiles (said on stderr).
         ``out_dtype=torch.uint8`` returns 0..255 levels, blended tile by tile straight into
         them, which bounds the memory of a tiled large image by the uint8 output.
+        ``autocast_dtype`` runs the network (not the blending) under autocast to it.
         """
         import sys
+
+        import torch
+
+        fn = apply or net
+        if autocast_dtype is not None:
+            run = fn
+
+            def fn(x: torch.Tensor) -> torch.Tensor:
+                with torch.autocast(x.device.type, dtype=autocast_dtype):
+                    return run(x).float()
 
         from imgen.config import check_tiling
         from imgen.inference import predict_fitting
@@ -291,7 +315,7 @@ class GANTask(Task):
 
         check_tiling(tile, tile_overlap)  # imgen predict's --tile: a sentence, not a ValueError
         out = predict_fitting(
-            apply or net,
+            fn,
             image,
             say=lambda message: print(f"imgen: {message}", file=sys.stderr),
             scale=scale,
@@ -432,6 +456,7 @@ class PairedGANTask(GANTask):
         tile: int | None = None,
         tile_overlap: int = 32,
         out_dtype: torch.dtype | None = None,
+        autocast_dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
         """G on one (1, C, H, W) input of any size, in [0, 1] (see :meth:`run_tiled`)."""
         G = nets["G"]
@@ -443,6 +468,7 @@ class PairedGANTask(GANTask):
             tile=tile,
             tile_overlap=tile_overlap,
             out_dtype=out_dtype,
+            autocast_dtype=autocast_dtype,
         )
 
     def predict(
@@ -453,10 +479,23 @@ class PairedGANTask(GANTask):
         tile: int | None = None,
         tile_overlap: int = 32,
         out_dtype: torch.dtype | None = None,
+        autocast_dtype: torch.dtype | None = None,
         **_: Any,
     ) -> torch.Tensor:
         x = self.predict_input(image)
-        return self.apply(nets, x, tile=tile, tile_overlap=tile_overlap, out_dtype=out_dtype)
+        return self.apply(
+            nets,
+            x,
+            tile=tile,
+            tile_overlap=tile_overlap,
+            out_dtype=out_dtype,
+            autocast_dtype=autocast_dtype,
+        )
+
+    def export_network(self, nets: Nets, **_: Any) -> nn.Module:
+        from imgen.nn.scaling import ImageFunction
+
+        return ImageFunction(nets["G"], signed=self.signed)
 
     def sample_columns(self, batch: Batch, out: dict) -> list[torch.Tensor]:
         return [batch[self.input_key], out[self.output_key].clamp(0, 1), batch[self.target_key]]
@@ -500,6 +539,7 @@ class PairedGANTask(GANTask):
         metrics: Sequence[str] = (),
         tile: int | None = None,
         tile_overlap: int = 32,
+        autocast_dtype: torch.dtype | None = None,
         **_: Any,
     ) -> dict[str, Any]:
         names = list(dict.fromkeys([*self.metrics, *metrics]))
@@ -510,7 +550,9 @@ class PairedGANTask(GANTask):
                 names, crop_border=self.crop_border(), suffix=self.reference_suffix
             )
         for name, x, target in self.eval_pairs(root):
-            output = self.apply(nets, x, tile=tile, tile_overlap=tile_overlap)
+            output = self.apply(
+                nets, x, tile=tile, tile_overlap=tile_overlap, autocast_dtype=autocast_dtype
+            )
             scores.add(name, output, target)
             if reference is not None:
                 scores.merge(name, reference.score(x.clamp(0, 1), target))

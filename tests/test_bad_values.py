@@ -66,7 +66,10 @@ TRAIN_CASES = [
 ]
 
 SR_CASES = [
-    (["--scale", "5"], "--scale 5 is not supported; use 2, 3 or 4"),
+    (["--scale", "9"], "--scale 9 is not supported; use 1 to 8"),
+    (["--scale", "5"], "--generator srresnet: MSRResNet supports upscale 2, 3 or 4, got 5"),
+    (["--generator-options", "[1]"], "is not a JSON object"),
+    (["--generator-options", "{x"], "is not valid JSON"),
     (["--scale", "3", "--crop", "128"], "--crop 128 is not a multiple of --scale 3"),
     (["--scale", "4", "--crop", "30"], "--crop 30 is not a multiple of --scale 4; pass --crop 28"),
     (["--num-feat", "0"], "--num-feat must be at least 1, got 0"),

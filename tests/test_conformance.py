@@ -74,6 +74,76 @@ MODELS: dict[tuple[str, str], dict[str, Any]] = {
         "input_shape": (2, 3, 12, 10),
         "output_shape": (2, 3, 24, 20),
     },
+    ("generator", "compact"): {
+        "kwargs": {"num_feat": 8, "num_conv": 2, "upscale": 2},
+        "input_shape": (2, 3, 12, 10),
+        "output_shape": (2, 3, 24, 20),
+    },
+    # spandrel's architectures, each in a tiny configuration of its own hyperparameters
+    ("generator", "swinir"): {
+        "kwargs": {"scale": 2, "embed_dim": 12, "depths": [1], "num_heads": [2], "window_size": 4},
+        "input_shape": (2, 3, 16, 12),
+        "output_shape": (2, 3, 32, 24),
+    },
+    ("generator", "hat"): {
+        "kwargs": {
+            "scale": 2,
+            "embed_dim": 12,
+            "depths": [1],
+            "num_heads": [2],
+            "window_size": 4,
+            "compress_ratio": 2,
+            "squeeze_factor": 2,
+            "num_feat": 8,
+        },
+        "input_shape": (2, 3, 16, 12),
+        "output_shape": (2, 3, 32, 24),
+        # At this size the channel attention squeezes to 3 channels behind a ReLU, which can
+        # be dead for the test's seed.
+        "zero_grad_ok": ["model.layers.*.conv_block.cab.3.attention.*"],
+    },
+    ("generator", "dat"): {
+        "kwargs": {
+            "scale": 2,
+            "embed_dim": 32,  # its channel interaction has embed_dim // 16 channels
+            "depth": [2],
+            "num_heads": [2],
+            "split_size": [2, 4],
+        },
+        "input_shape": (2, 3, 16, 12),
+        "output_shape": (2, 3, 32, 24),
+        # Third-party architecture: gradients must reach every parameter and be finite, but
+        # at this size many are relatively tiny at init (the kit's "zero" test compares each
+        # with the largest), e.g. the dynamic position bias of the first block.
+        "zero_grad_ok": ["model.*"],
+    },
+    ("generator", "span"): {
+        "kwargs": {"scale": 2, "feature_channels": 8},
+        "input_shape": (2, 3, 16, 12),
+        "output_shape": (2, 3, 32, 24),
+        # SPAN scales its input by 255 (img_range), so its gradients span orders of magnitude
+        # and the kit's relative "zero" test does not apply; None and NaN are still checked.
+        "zero_grad_ok": ["model.*"],
+    },
+    ("generator", "omnisr"): {
+        "kwargs": {"scale": 2, "num_feat": 8, "res_num": 1},
+        "input_shape": (2, 3, 16, 12),
+        "output_shape": (2, 3, 32, 24),
+    },
+    ("generator", "spandrel"): {
+        "kwargs": {
+            "arch": "SPAN",
+            "hyperparameters": {
+                "num_in_ch": 3,
+                "num_out_ch": 3,
+                "upscale": 2,
+                "feature_channels": 8,
+            },
+        },
+        "input_shape": (2, 3, 16, 12),
+        "output_shape": (2, 3, 32, 24),
+        "zero_grad_ok": ["model.*"],  # SPAN, as above
+    },
     ("generator", "bicubic"): {
         "kwargs": {"upscale": 2},
         "input_shape": (2, 3, 12, 10),

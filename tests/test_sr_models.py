@@ -147,16 +147,30 @@ def test_load_basicsr_state_dict_from_file_with_module_prefix(tmp_path: Path) ->
     assert torch.equal(dst(x), src(x))
 
 
-def test_load_old_style_spectral_norm_keys() -> None:
-    # Real-ESRGAN's discriminator files use hook-based spectral norm keys.
-    src = UNetDiscriminatorSN(num_feat=4)
+def hook_spectral_norm_state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``net``'s weights in the layout of Real-ESRGAN's discriminator files, which were made
+    with the hook-based ``torch.nn.utils.spectral_norm``: ``conv1.weight_orig``,
+    ``conv1.weight_u``, ``conv1.weight_v`` (and the bias)."""
     old = {}
-    for key, value in src.state_dict().items():
-        key = key.replace(".parametrizations.weight.original", ".weight_orig")
-        key = key.replace(".parametrizations.weight._u", ".weight_u")
-        key = key.replace(".parametrizations.weight._v", ".weight_v")
+    for key, value in net.state_dict().items():
+        for new, hook in (
+            (".parametrizations.weight.original", ".weight_orig"),
+            (".parametrizations.weight.0._u", ".weight_u"),
+            (".parametrizations.weight.0._v", ".weight_v"),
+        ):
+            key = key.replace(new, hook)
         old[key] = value
-    assert "conv1.weight_orig" in old
+    return old
+
+
+def test_load_old_style_spectral_norm_keys() -> None:
+    src = UNetDiscriminatorSN(num_feat=4)
+    old = hook_spectral_norm_state(src)
+    assert {"conv1.weight_orig", "conv1.weight_u", "conv1.weight_v"} <= set(old)
+    assert not any("parametrizations" in key for key in old)  # every key is renamed
+    # The hook-based module's own keys: the same names, so this is the real layout.
+    hooked = torch.nn.utils.spectral_norm(torch.nn.Conv2d(4, 8, 3))
+    assert set(hooked.state_dict()) == {"bias", "weight_orig", "weight_u", "weight_v"}
     dst = load_basicsr_state_dict(UNetDiscriminatorSN(num_feat=4), {"params": old})
     for key, value in src.state_dict().items():
         assert torch.equal(dst.state_dict()[key], value), key

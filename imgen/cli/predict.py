@@ -1,7 +1,9 @@
-"""``imgen predict``: apply a trained run to images, or draw samples from a generation run.
+"""``imgen predict``: apply a run or a model file to images, or draw samples from a
+generation run.
 
-Besides its generic options it offers those of the run's task marked for prediction
-(``option(..., predict=True)``), found by reading ``--run``'s config.json before parsing.
+Besides its generic options it offers those of the model's task marked for prediction
+(``option(..., predict=True)``), found before parsing from ``--run``'s config.json or the
+layout of the ``--weights`` file.
 """
 
 from __future__ import annotations
@@ -15,16 +17,20 @@ from imgen.errors import ImgenError, UsageError
 
 
 class PredictCommand(click.Command):
-    """``imgen predict``: also offers the options the run's task marks for prediction
-    (e.g. ``--direction`` for style), found by reading ``--run``'s config.json first."""
+    """A command that also offers the options the model's task marks for prediction (e.g.
+    ``--direction`` for style), found by reading ``--run``'s config.json or detecting the
+    ``--weights`` file's layout first."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         base = self.__dict__.setdefault("_base_params", list(self.params))
         self.params = list(base)  # a new invocation starts from the generic options
-        run = _option_value(args, "--run")
-        if run and not ctx.resilient_parsing:
+        if not ctx.resilient_parsing:
             try:
-                self.params += _task_predict_options(run)
+                self.params += _task_predict_options(
+                    _option_value(args, "--run"),
+                    _option_value(args, "--weights"),
+                    _option_value(args, "--task"),
+                )
             except ImgenError as exc:
                 fail(exc)
         return super().parse_args(ctx, args)
@@ -39,24 +45,94 @@ def _option_value(args: list[str], name: str) -> str | None:
     return None
 
 
-def _task_predict_options(run: str) -> list[click.Option]:
+def _task_predict_options(
+    run: str | None, weights: str | None, task: str | None
+) -> list[click.Option]:
     from pathlib import Path
 
     from imgen.config import click_options
-    from imgen.engine.rundir import read_config
     from imgen.plugins import registries
 
-    if not (Path(run) / "config.json").exists():
-        return []  # --run's own check reports it
-    task = registries().tasks.get(read_config(run)["task"])
-    return click_options(task.Config, only_predict=True)
+    name = None
+    if run and (Path(run) / "config.json").exists():
+        from imgen.engine.rundir import read_config
+
+        name = read_config(run)["task"]
+    elif weights and Path(weights).is_file() and not weights.lower().endswith(".onnx"):
+        from imgen.weights.loading import detect_file
+
+        name = detect_file(weights, task).task
+    if name is None:
+        return []  # --run's / --weights' own checks report a bad path
+    return click_options(registries().tasks.get(name).Config, only_predict=True)
+
+
+def model_options(function: Any) -> Any:
+    """The options that choose a model: ``--run`` or ``--weights`` (with ``--task``),
+    ``--device``, ``--precision``, ``--raw``."""
+    options = [
+        click.option(
+            "--run",
+            type=click.Path(file_okay=False, exists=True),
+            default=None,
+            help="Run directory (its config and weights).",
+        ),
+        click.option(
+            "--weights",
+            type=click.Path(dir_okay=False, exists=True),
+            default=None,
+            help="A model file made elsewhere (.pth, .pt, .ckpt, .safetensors; `imgen "
+            "formats` lists the layouts) or an ONNX file from `imgen export`.",
+        ),
+        click.option(
+            "--task",
+            "task_name",
+            default=None,
+            help="With --weights: the task to run the file as, where its layout fits several "
+            "(a CycleGAN generator: style or translate).",
+        ),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps."),
+        click.option(
+            "--precision",
+            type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
+            default="auto",
+            show_default=True,
+            help="auto: bf16 on a CUDA device that has it, else fp32; a network that does not "
+            "support a half type runs in fp32.",
+        ),
+        click.option("--raw", is_flag=True, help="Use a run's raw weights, not its EMA copy."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def load_chosen(
+    run: str | None,
+    weights: str | None,
+    task_name: str | None,
+    device: str,
+    precision: str,
+    raw: bool,
+) -> Any:
+    """The :class:`imgen.api.Model` that ``model_options`` chose (its notes said on stderr)."""
+    from imgen.api import load
+
+    if (run is None) == (weights is None):
+        raise UsageError("give a run directory with --run, or a model file with --weights")
+    if task_name and run:
+        raise UsageError("--task goes with --weights; a run directory knows its task")
+    model = load(run or weights, device=device, precision=precision, task=task_name, ema=not raw)
+    if model.architecture:
+        click.echo(f"imgen: {weights}: {model.architecture}", err=True)
+    for note in model.notes:
+        click.echo(f"imgen: note: {note}", err=True)
+    return model
 
 
 @click.command(cls=PredictCommand, context_settings=CONTEXT)
-@click.option(
-    "--run", required=True, type=click.Path(file_okay=False, exists=True), help="Run directory."
-)
 @click.argument("inputs", nargs=-1, required=False, type=click.Path(exists=True))
+@model_options
 @click.option(
     "-o",
     "--out",
@@ -72,8 +148,6 @@ def _task_predict_options(run: str) -> list[click.Option]:
     show_default=True,
     help="Context pixels around each tile (at least the receptive field for seamless output).",
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps.")
-@click.option("--raw", is_flag=True, help="Use the raw weights instead of the EMA copy.")
 @click.option(
     "--n", "n", type=int, default=64, show_default=True, help="Generation runs: samples to draw."
 )
@@ -90,64 +164,66 @@ def _task_predict_options(run: str) -> list[click.Option]:
     "--separate", is_flag=True, help="Generation runs: one PNG per sample into the -o folder."
 )
 def predict(
-    run: str,
     inputs: tuple[str, ...],
+    run: str | None,
+    weights: str | None,
+    task_name: str | None,
+    device: str,
+    precision: str,
+    raw: bool,
     out: str,
     tile: int | None,
     tile_overlap: int,
-    device: str,
-    raw: bool,
     n: int,
     seed: int,
     label: str | None,
     separate: bool,
     **task_options: Any,
 ) -> None:
-    """Apply a trained run to images (files or folders) of any size; writes PNGs to OUT.
+    """Apply a run or a model file to images (files or folders) of any size; writes PNGs to
+    OUT.
 
-    With --run, the options of the run's task are offered too (e.g. --direction for style).
-    A generation run (e.g. dcgan) takes no INPUTS: it draws --n samples and writes them as
-    one grid to -o FILE.png, or one PNG per sample into the -o folder with --separate.
+    --weights takes a model made elsewhere (ESRGAN, Real-ESRGAN, SwinIR and spandrel's other
+    architectures, pix2pix, CycleGAN, DCGAN: `imgen formats`) or an ONNX file from `imgen
+    export`. The options of the model's task are offered too (e.g. --direction for style). A
+    generation run (e.g. dcgan) takes no INPUTS: it draws --n samples and writes them as one
+    grid to -o FILE.png, or one PNG per sample into the -o folder with --separate.
 
     \b
     Examples:
       imgen predict --run runs/sr-20261127-101500 photo.png -o out/ --tile 256
+      imgen predict --weights RealESRGAN_x4plus.pth photos/ -o out/ --tile 512
+      imgen predict --weights model.onnx photo.png -o out/
       imgen predict --run runs/style-20261127-101500 --direction BtoA photos/ -o out/
       imgen predict --run runs/dcgan-20261127-101500 --n 64 --seed 1 -o grid.png
-      imgen predict --run runs/dcgan-20261127-101500 --class cat --n 16 --separate -o cats/
     """
-    from imgen.evaluation import generate_files, predict_files, run_takes_image
+    from imgen.config import check_tiling
+    from imgen.evaluation import generate_files, predict_files
 
     ctx = click.get_current_context()
-    if not run_takes_image(run):
+    check_tiling(tile, tile_overlap)
+    model = load_chosen(run, weights, task_name, device, precision, raw)
+    source = run or weights
+    if not model.takes_image:
         if inputs:
             raise UsageError(
-                f"{run} generates images from noise and takes no INPUTS "
+                f"{source} generates images from noise and takes no INPUTS "
                 f"({inputs[0]}, ...); use --n, --seed and -o FILE.png"
             )
-        paths = generate_files(
-            run, out, n=n, seed=seed, label=label, separate=separate, device=device, ema=not raw
-        )
+        paths = generate_files(model, out, n=n, seed=seed, label=label, separate=separate)
     else:
         generation = ("n", "seed", "label", "separate")
         given = [p for p in generation if explicit(ctx, {p: None})]
         if given:
             names = {"n": "--n", "seed": "--seed", "label": "--class", "separate": "--separate"}
             raise UsageError(
-                f"{names[given[0]]} is for generation runs (e.g. dcgan); {run} applies its "
+                f"{names[given[0]]} is for generation runs (e.g. dcgan); {source} applies its "
                 "task to INPUTS images"
             )
         if not inputs:
-            raise UsageError(f"missing INPUTS: the image files or folders to apply {run} to")
+            raise UsageError(f"missing INPUTS: the image files or folders to apply {source} to")
         paths = predict_files(
-            run,
-            inputs,
-            out,
-            tile=tile,
-            tile_overlap=tile_overlap,
-            device=device,
-            ema=not raw,
-            **task_options,
+            model, inputs, out, tile=tile, tile_overlap=tile_overlap, **task_options
         )
     for path in paths:
         click.echo(str(path))

@@ -79,6 +79,19 @@ class _LazyTaskCommand(click.Command):
         return ctx.command.invoke(ctx)
 
 
+def _task_run(run_dir: str, task: str, option: str) -> dict[str, Any]:
+    """The config.json of ``run_dir``, which must be a run of ``task``."""
+    from imgen.engine.rundir import read_config
+
+    run = read_config(run_dir)
+    if run["task"] != task:
+        raise UsageError(
+            f"{run_dir} is a {run['task']!r} run, not {task!r}; use imgen train "
+            f"{run['task']} {option} {run_dir}"
+        )
+    return run
+
+
 def train_command(task: Any) -> click.Command:
     """The ``imgen train TASK`` command of ``task``: ``--config`` and its config's options."""
     from imgen.config import click_options
@@ -86,23 +99,27 @@ def train_command(task: Any) -> click.Command:
     cls = task.Config
 
     def callback(**values: Any) -> None:
-        from imgen.config import merge_options
-        from imgen.engine.rundir import read_config
+        from imgen.config import load_toml, merge_options
         from imgen.engine.trainer import Interrupted, Trainer
 
         ctx = click.get_current_context()
         config_file = values.pop("config")
-        stored = None
+        stored = initial = None
         if values.get("resume"):
-            run = read_config(values["resume"])
-            if run["task"] != task.name:
-                raise UsageError(
-                    f"{values['resume']} is a {run['task']!r} run, not "
-                    f"{task.name!r}; use imgen train {run['task']} --resume"
-                )
-            stored = run["config"]
+            stored = _task_run(values["resume"], task.name, "--resume")["config"]
+        else:
+            init = values.get("init")
+            if init is None and config_file:
+                init = load_toml(config_file, cls).get("init")
+            if init:  # its architecture options are the defaults of this run
+                initial = _task_run(init, task.name, "--init")["config"]
         merged = merge_options(
-            cls, values, explicit(ctx, values), stored=stored, config_file=config_file
+            cls,
+            values,
+            explicit(ctx, values),
+            stored=stored,
+            config_file=config_file,
+            initial=initial,
         )
         try:
             run_dir = Trainer(task, cls(**merged)).fit()
@@ -140,8 +157,10 @@ def eval_command(task: Any) -> click.Command:
 
     def callback(
         run: str | None,
+        weights: str | None,
         data: str | None,
         device: str,
+        precision: str,
         as_json: bool,
         tile: int | None,
         tile_overlap: int,
@@ -157,6 +176,8 @@ def eval_command(task: Any) -> click.Command:
         result = evaluate_task(
             task,
             run=run,
+            weights=weights,
+            precision=precision,
             data=data,
             device=resolve_device(device),
             overrides=explicit(ctx, values),
@@ -184,6 +205,13 @@ def eval_command(task: Any) -> click.Command:
             help="Run directory to evaluate (its config and weights).",
         ),
         click.Option(
+            ["--weights"],
+            type=click.Path(dir_okay=False, exists=True),
+            default=None,
+            help="A model file made elsewhere to evaluate (.pth, .safetensors...; `imgen "
+            "formats` lists the layouts).",
+        ),
+        click.Option(
             ["--data"],
             type=click.Path(exists=True),
             required=task.takes_image,  # a generation task compares with its training data
@@ -192,6 +220,14 @@ def eval_command(task: Any) -> click.Command:
             else "Real images to compare with [default: the run's training data].",
         ),
         click.Option(["--device"], default="auto", show_default=True, help="auto, cpu, cuda."),
+        click.Option(
+            ["--precision"],
+            type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
+            default="fp32",
+            show_default=True,
+            help="The networks' precision (auto: bf16 on a CUDA device that has it); the "
+            "metrics are always computed in fp32.",
+        ),
         click.Option(
             ["--tile"],
             type=int,

@@ -232,6 +232,28 @@ def save_checkpoint(
     return final
 
 
+def write_initial_weights(folder: Path, nets: dict[str, torch.nn.Module]) -> Path:
+    """``folder/last.safetensors`` alone: the weights a run starts from at step 0 (``imgen
+    import``). ``--resume`` of such a run loads them into the networks it builds; the run's
+    first save then writes a whole checkpoint."""
+    path = folder / WEIGHTS
+    flat = flatten_weights(nets)
+    atomic_write(path, lambda tmp: save_file(flat, tmp, metadata={"step": "0", "initial": "1"}))
+    return path
+
+
+def initial_weights(run_dir: str | Path) -> dict[str, dict[str, torch.Tensor]] | None:
+    """The weights of :func:`write_initial_weights`, per network; None when the run has
+    step checkpoints or no such file."""
+    folder = Path(run_dir) / "checkpoints"
+    if step_folders(folder) or not (folder / WEIGHTS).exists():
+        return None
+    flat, meta = _read_safetensors(folder / WEIGHTS)
+    if meta.get("initial") != "1":
+        return None
+    return split_weights(flat)[0]
+
+
 def _fsync_folder(path: Path) -> None:
     for f in path.iterdir():
         with open(f, "rb") as handle:

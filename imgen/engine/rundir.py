@@ -40,7 +40,20 @@ def versions() -> dict[str, str]:
     return {"imgen": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
-def write_config(run_dir: Path, task: str, config: dict[str, Any], nets: dict[str, Any]) -> None:
+def write_config(
+    run_dir: Path,
+    task: str,
+    config: dict[str, Any],
+    nets: dict[str, Any],
+    *,
+    imported: dict[str, Any] | None = None,
+) -> None:
+    """Write ``config.json``: the task, every option, the networks, the versions. A run made
+    by ``imgen import`` keeps its ``"imported"`` record (the file and architecture) when the
+    config is written again on ``--resume``."""
+    path = run_dir / CONFIG
+    if imported is None and path.exists():
+        imported = json.loads(path.read_text()).get("imported")
     data = {
         "task": task,
         "config": config,
@@ -48,7 +61,9 @@ def write_config(run_dir: Path, task: str, config: dict[str, Any], nets: dict[st
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    (run_dir / CONFIG).write_text(json.dumps(data, indent=2) + "\n")
+    if imported is not None:
+        data["imported"] = imported
+    path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def read_config(run_dir: str | Path) -> dict[str, Any]:

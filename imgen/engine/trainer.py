@@ -134,6 +134,8 @@ class Trainer:
         self.saved_step: int | None = None  # the step of the newest checkpoint, if any
         # The data is checked before a run directory exists: a bad --data leaves nothing behind.
         self.dataset = task.dataset(cfg, cfg.data, "train")
+        if cfg.init and not cfg.resume:
+            self._load_init(cfg.init)
         if cfg.resume:
             self.run_dir = Path(cfg.resume)
             for stale in ckpt.remove_stale(self.run_dir / "checkpoints"):
@@ -213,8 +215,8 @@ class Trainer:
 
     def _load(self) -> None:
         found = ckpt.load_checkpoint(self.run_dir, warn=self._say)
-        if found is None:  # killed before its first save: start it again with its config
-            self._say(f"{self.run_dir} has no checkpoint yet; starting it from step 0")
+        if found is None:
+            self._load_initial()
             return
         flat, state = found
         weights, ema = ckpt.split_weights(flat)
@@ -240,6 +242,52 @@ class Trainer:
         self.step = self.saved_step = state["step"]
         self.train_seconds = state.get("train_seconds", 0.0)
         self.best = state.get("best")
+
+    def _load_init(self, run: str) -> None:
+        """``--init RUN``: every network RUN has (G's EMA copy where it kept one), strictly;
+        the others (a discriminator a PSNR-oriented run never had) start from scratch."""
+        from imgen.engine.checkpoint import load_weights
+
+        weights = load_weights(run, ema=True)
+        loaded = [name for name in self.nets if name in weights]
+        if not any(name in loaded for name in self.groups["G"]):
+            wanted = ", ".join(self.groups["G"])
+            raise UsageError(
+                f"--init {run} has no weights for this run's generator ({wanted}); it holds: "
+                f"{', '.join(sorted(weights)) or 'none'}"
+            )
+        for name in loaded:
+            load_network(self.nets[name], weights, name, run)
+        if self.ema:
+            for name, net in self.ema.nets.items():
+                net.load_state_dict(self.nets[name].state_dict())
+        fresh = [name for name in self.nets if name not in loaded]
+        self._say(
+            f"--init: {', '.join(loaded)} from {run}"
+            + (f"; {', '.join(fresh)} from scratch" if fresh else "")
+        )
+
+    def _load_initial(self) -> None:
+        """A run without a checkpoint starts at step 0: from the weights ``imgen import``
+        wrote, where it has them, else from scratch (a run killed before its first save)."""
+        initial = ckpt.initial_weights(self.run_dir)
+        if initial is None:
+            self._say(f"{self.run_dir} has no checkpoint yet; starting it from step 0")
+            return
+        loaded = []
+        for name, net in self.nets.items():
+            if name in initial:
+                load_network(net, initial, name, self.run_dir)
+                loaded.append(name)
+        if self.ema:
+            for name, net in self.ema.nets.items():
+                if name in initial:
+                    net.load_state_dict(self.nets[name].state_dict())
+        fresh = [name for name in self.nets if name not in loaded]
+        self._say(
+            f"starting {self.run_dir} at step 0 from its imported weights ({', '.join(loaded)})"
+            + (f"; {', '.join(fresh)} start from scratch" if fresh else "")
+        )
 
     # -- one step ----------------------------------------------------------------------------
     def _batches(self, it) -> list[dict]:
@@ -276,6 +324,7 @@ class Trainer:
             if g != group
             for n in names
             for p in self.nets[n].parameters()
+            if p.requires_grad  # parameters a network keeps frozen stay frozen
         ]
         for p in frozen:  # no gradients into the other group's networks
             p.requires_grad_(False)

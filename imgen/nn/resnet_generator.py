@@ -13,6 +13,9 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -197,3 +200,35 @@ class ResnetGenerator(ImageModel):
                 f"{m} and crop the output back."
             )
         return self.model(x)
+
+
+def options_from_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, Any] | None:
+    """The :class:`ResnetGenerator` arguments whose network has exactly ``state``'s keys and
+    shapes (pix2pix's / CycleGAN's ``resnet_9blocks`` / ``resnet_6blocks`` files), else None.
+
+    Running statistics that instance norm does not keep (files from before PyTorch 0.4) are
+    ignored. Tried: batch or instance norm, with or without dropout, deconv upsampling.
+    """
+    from imgen.nn.state_dict import drop_norm_statistics, fits, indices, on_meta
+
+    first = state.get("model.1.weight")
+    if first is None or first.ndim != 4 or first.shape[-1] != 7:
+        return None
+    blocks = [i for i in indices(state, "model.") if f"model.{i}.conv_block.1.weight" in state]
+    last = max(indices(state, "model."), default=0)
+    out_weight = state.get(f"model.{last}.weight")
+    if out_weight is None:
+        return None
+    base = {
+        "in_channels": first.shape[1],
+        "out_channels": out_weight.shape[0],
+        "ngf": first.shape[0],
+        "blocks": len(blocks),
+    }
+    for norm in ("instance", "batch"):
+        for dropout in (False, True):
+            options = {**base, "norm": norm, "dropout": dropout}
+            net = on_meta(ResnetGenerator, **options)
+            if fits(net, drop_norm_statistics(state, net.state_dict())):
+                return options
+    return None

@@ -10,6 +10,15 @@ __version__ = "0.1.0"
 
 
 @hookimpl
+def imgen_register_formats(register):
+    register(
+        "dcgan",
+        "imgen_dcgan.formats:detect_dcgan",
+        help="PyTorch examples' DCGAN netG_epoch_N.pth / netD_epoch_N.pth",
+    )
+
+
+@hookimpl
 def imgen_register_tasks(register):
     register(
         "imgen_dcgan.task:DCGAN",

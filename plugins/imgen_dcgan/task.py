@@ -55,21 +55,24 @@ class DCGANConfig(GANConfig):
         metavar="DIR",
     )
     image_size: Literal[32, 64, 128] = option(
-        64, "Image size; sets the number of stride-2 stages (3, 4, 5) of both networks."
+        64, "Image size; sets the number of stride-2 stages (3, 4, 5) of both networks.", arch=True
     )
     channels: Literal[3, 1] = option(
-        3, "Image channels: 3 (RGB) or 1 (grayscale, e.g. for the LFW faces)."
+        3, "Image channels: 3 (RGB) or 1 (grayscale, e.g. for the LFW faces).", arch=True
     )
-    z_dim: int = option(100, "Length of the noise vector z.")
-    ngf: int = option(64, "Generator channels before the output layer (x2 per stage inward).")
-    ndf: int = option(64, "Discriminator channels of the first layer (x2 per stage).")
+    z_dim: int = option(100, "Length of the noise vector z.", arch=True)
+    ngf: int = option(
+        64, "Generator channels before the output layer (x2 per stage inward).", arch=True
+    )
+    ndf: int = option(64, "Discriminator channels of the first layer (x2 per stage).", arch=True)
     d_norm: Literal["auto", "batch", "layer", "none"] = option(
         "auto",
         "Discriminator normalisation: auto is batch norm (DCGAN), but layer norm with "
         "wgan-gp (its penalty is per sample) and none with --spectral-norm (SNGAN).",
+        arch=True,
     )
     conditional: bool = option(
-        False, "Class-conditional DCGAN: the classes are the subfolders of --data."
+        False, "Class-conditional DCGAN: the classes are the subfolders of --data.", arch=True
     )
     classes: str | None = option(
         None,
@@ -77,13 +80,15 @@ class DCGANConfig(GANConfig):
         "Stored in the run, so predict and eval need only the run directory.",
         metavar="A,B,...",
     )
-    embed_dim: int = option(50, "Conditional: length of the class embedding appended to z.")
+    embed_dim: int = option(
+        50, "Conditional: length of the class embedding appended to z.", arch=True
+    )
     flip: bool = option(True, "Random horizontal flips of the training images.")
     cache: bool = option(
         True, "Keep the images, resized to --image-size, in memory (decoded once)."
     )
-    generator: str = option("dcgan", "Generator model (dcgan, or a plugin's).")
-    discriminator: str = option("dcgan", "Discriminator model (dcgan, or a plugin's).")
+    generator: str = option("dcgan", "Generator model (dcgan, or a plugin's).", arch=True)
+    discriminator: str = option("dcgan", "Discriminator model (dcgan, or a plugin's).", arch=True)
     crop: int = option(64, "Not used by dcgan: --image-size sets the size.")
     batch_size: int = option(64, "Samples per step.")
     steps: int = option(

@@ -19,6 +19,25 @@ def imgen_register_tasks(register):
 
 
 @hookimpl
+def imgen_register_formats(register):
+    for name, help in [
+        ("rrdbnet", "ESRGAN (original keys), BasicSR / Real-ESRGAN RRDBNet x1, x2, x4"),
+        ("msrresnet", "BasicSR MSRResNet"),
+        ("compact", "Real-ESRGAN SRVGGNetCompact (realesr-general-x4v3, animevideov3)"),
+        ("sr-discriminators", "ESRGAN VGG-style and Real-ESRGAN U-Net SN discriminators"),
+    ]:
+        attribute = "detect_discriminators" if name == "sr-discriminators" else f"detect_{name}"
+        register(name, f"imgen_sr.formats:{attribute}", help=help)
+    register(
+        "spandrel",
+        "imgen_sr.formats:detect_spandrel",
+        priority=-100,
+        help="every image-restoration architecture spandrel recognises (SwinIR, HAT, DAT, "
+        "SPAN, OmniSR, RealCUGAN, SCUNet, NAFNet, ...)",
+    )
+
+
+@hookimpl
 def imgen_register_models(register):
     register(
         "srresnet",
@@ -31,6 +50,28 @@ def imgen_register_models(register):
         "imgen_sr.models:RRDBNet",
         role="generator",
         help="RRDBNet, ESRGAN's generator (BasicSR key names)",
+    )
+    register(
+        "compact",
+        "imgen_sr.models:SRVGGNetCompact",
+        role="generator",
+        help="SRVGGNetCompact, Real-ESRGAN's fast VGG-style generator (realesr-general-x4v3)",
+    )
+    for name, paper in [
+        ("swinir", "SwinIR-light (Liang et al. 2021)"),
+        ("hat", "HAT-S (Chen et al. 2023)"),
+        ("dat", "DAT-light (Chen et al. 2023)"),
+        ("span", "SPAN (Wan et al. 2024)"),
+        ("omnisr", "OmniSR (Wang et al. 2023)"),
+    ]:
+        register(
+            name, f"imgen_sr.spandrel_nets:{name}", role="generator", help=f"{paper}, spandrel's"
+        )
+    register(
+        "spandrel",
+        "imgen_sr.spandrel_nets:generic",
+        role="generator",
+        help="any spandrel architecture from its hyperparameters (what imgen import stores)",
     )
     register(
         "bicubic",

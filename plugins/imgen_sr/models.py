@@ -28,6 +28,7 @@ __all__ = [
     "Bicubic",
     "MSRResNet",
     "RRDBNet",
+    "SRVGGNetCompact",
     "UNetDiscriminatorSN",
     "VGGStyleDiscriminator",
     "load_basicsr_state_dict",
@@ -246,6 +247,75 @@ class RRDBNet(ImageModel):
         return self.conv_last(self.lrelu(self.conv_hr(feat)))
 
 
+class SRVGGNetCompact(ImageModel):
+    """Real-ESRGAN's compact VGG-style generator (``SRVGGNetCompact``, same state-dict keys).
+
+    A plain stack at the input resolution: ``conv`` -> activation, ``num_conv`` times
+    ``conv`` -> activation, a last ``conv`` to ``num_out_ch * upscale**2`` channels, then pixel
+    shuffle; the nearest-upsampled input is added, so the network learns the residual. No
+    skip inside the body, which makes it fast (realesr-general-x4v3 and realesr-animevideov3).
+
+    Args:
+        num_in_ch: input channels.
+        num_out_ch: output channels.
+        num_feat: feature channels.
+        num_conv: convolutions in the body (32 in realesr-general-x4v3, 16 in
+            realesr-animevideov3).
+        upscale: any positive integer.
+        act_type: ``"prelu"`` (the released models; one slope per channel), ``"relu"`` or
+            ``"leakyrelu"`` (slope 0.1).
+
+    Shape:
+        - Input: :math:`(B, C_{in}, H, W)`.
+        - Output: :math:`(B, C_{out}, H \\cdot s, W \\cdot s)` with ``s = upscale``.
+
+    Example:
+        >>> net = SRVGGNetCompact(num_feat=8, num_conv=2, upscale=2)
+        >>> net(torch.rand(1, 3, 6, 6)).shape
+        torch.Size([1, 3, 12, 12])
+    """
+
+    def __init__(
+        self,
+        num_in_ch: int = 3,
+        num_out_ch: int = 3,
+        num_feat: int = 64,
+        num_conv: int = 32,
+        upscale: int = 4,
+        act_type: str = "prelu",
+    ):
+        super().__init__()
+        if act_type not in ("prelu", "relu", "leakyrelu"):
+            raise ValueError(f"act_type must be prelu, relu or leakyrelu, got {act_type!r}.")
+        self.num_in_ch, self.num_out_ch, self.upscale = num_in_ch, num_out_ch, upscale
+
+        def activation() -> nn.Module:
+            if act_type == "prelu":
+                return nn.PReLU(num_parameters=num_feat)
+            if act_type == "relu":
+                return nn.ReLU(inplace=True)
+            return nn.LeakyReLU(negative_slope=0.1, inplace=True)
+
+        layers: list[nn.Module] = [nn.Conv2d(num_in_ch, num_feat, 3, 1, 1), activation()]
+        for _ in range(num_conv):
+            layers += [nn.Conv2d(num_feat, num_feat, 3, 1, 1), activation()]
+        layers.append(nn.Conv2d(num_feat, num_out_ch * upscale * upscale, 3, 1, 1))
+        self.body = nn.ModuleList(layers)
+        self.upsampler = nn.PixelShuffle(upscale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_image_input(x, self.num_in_ch, type(self).__name__)
+        out = x
+        for layer in self.body:
+            out = layer(out)
+        out = self.upsampler(out)
+        # The residual is learnt over nearest upsampling (repeat_interleave of the input).
+        base = F.interpolate(x, scale_factor=self.upscale, mode="nearest")
+        if self.num_out_ch != self.num_in_ch:
+            return out
+        return out + base
+
+
 class Bicubic(ImageModel):
     """MATLAB-compatible bicubic upscaling as a generator, the classic SR baseline.
 
@@ -456,13 +526,6 @@ class UNetDiscriminatorSN(ImageModel):
 # Checkpoints
 # --------------------------------------------------------------------------------------------
 
-# Old-style (hook-based) spectral-norm keys -> torch.nn.utils.parametrizations keys.
-_OLD_SN_SUFFIXES = {
-    ".weight_orig": ".parametrizations.weight.original",
-    ".weight_u": ".parametrizations.weight._u",
-    ".weight_v": ".parametrizations.weight._v",
-}
-
 
 def load_basicsr_state_dict(
     model: nn.Module,
@@ -499,19 +562,8 @@ def load_basicsr_state_dict(
             state_dict = state_dict[wrapper]
             break
 
-    own = model.state_dict()
-    converted: dict[str, object] = {}
-    for key, value in state_dict.items():
-        key = key.removeprefix("module.")
-        for old, new in _OLD_SN_SUFFIXES.items():
-            if key.endswith(old) and key not in own:
-                key = key[: -len(old)] + new
-                break
-        converted[key] = value
-    # Old-style SN checkpoints may also carry the derived `weight`; the parametrization
-    # recomputes it, so drop it when the model has no such key.
-    for key in [k for k in converted if k.endswith(".weight") and k not in own]:
-        if f"{key.removesuffix('.weight')}.parametrizations.weight.original" in own:
-            del converted[key]
-    model.load_state_dict(converted, strict=strict)
+    from imgen_sr.formats import old_spectral_norm_keys
+
+    converted = {key.removeprefix("module."): value for key, value in state_dict.items()}
+    model.load_state_dict(old_spectral_norm_keys(converted), strict=strict)
     return model

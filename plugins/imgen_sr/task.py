@@ -22,18 +22,38 @@ class SRConfig(PairedGANConfig):
     """Options of ``imgen train sr`` (with the core's GAN options: --spectral-norm,
     --gp-weight, --r1-weight, --n-critic; they matter only when --gan-weight > 0)."""
 
-    scale: int = option(4, "Upscaling factor: 2, 3 or 4.", eval=True)
+    scale: int = option(
+        4,
+        "Upscaling factor, 1 to 8 (srresnet: 2, 3, 4; rrdbnet: 1, 2, 3, 4; 1 restores at the "
+        "same size, for imported restoration models).",
+        eval=True,
+        arch=True,
+    )
     crop: int | None = option(
         None,
         "Training crop, in HR pixels: a multiple of --scale (and of 8 for --discriminator "
         "unet, at least 32 for vgg) [default: 128; 120 with --scale 3].",
     )
     generator: str = option(
-        "srresnet", "Generator: srresnet, rrdbnet, bicubic (or a plugin's).", eval=True
+        "srresnet",
+        "Generator: srresnet, rrdbnet, compact (Real-ESRGAN), swinir, hat, dat, span, omnisr "
+        "(spandrel's, in a published configuration), bicubic, or a plugin's; `imgen models` "
+        "lists them.",
+        eval=True,
+        arch=True,
     )
-    num_feat: int = option(64, "Generator features.")
-    num_block: int | None = option(None, "Generator blocks [default: 16 srresnet, 23 rrdbnet].")
-    discriminator: str = option("vgg", "Discriminator: vgg or unet (spectral norm).")
+    generator_options: dict[str, Any] | None = option(  # noqa: RUF009 - a field(), default None
+        None,
+        "More keyword arguments of the generator, as a JSON object, e.g. "
+        "'{\"num_grow_ch\": 32}' (imported models store theirs here).",
+        eval=True,
+        arch=True,
+    )
+    num_feat: int = option(64, "Generator features.", arch=True)
+    num_block: int | None = option(
+        None, "Generator blocks [default: 16 srresnet, 23 rrdbnet].", arch=True
+    )
+    discriminator: str = option("vgg", "Discriminator: vgg or unet (spectral norm).", arch=True)
     gan_loss: Literal["vanilla", "lsgan", "hinge", "wgan-gp", "ragan"] = option(
         "ragan", "Adversarial loss (ragan: relativistic average, as ESRGAN)."
     )
@@ -48,12 +68,6 @@ class SRConfig(PairedGANConfig):
         "VGG19 weights file for the perceptual loss [default: torch hub cache].",
         metavar="PATH",
     )
-    init: str | None = option(
-        None,
-        "Start the generator from this run's weights (e.g. GAN "
-        "fine-tuning of a PSNR-oriented run).",
-        metavar="RUN_DIR",
-    )
     cache: bool = option(True, "Keep the decoded training images in memory.")
     lr_schedule: Literal["constant", "linear", "cosine"] = option(
         "cosine", "Learning-rate schedule after warmup: constant, linear decay to 0, cosine."
@@ -61,8 +75,8 @@ class SRConfig(PairedGANConfig):
     lr: float = option(5e-4, "Learning rate (generator; the discriminator's too unless --d-lr).")
 
     def __post_init__(self) -> None:
-        if self.scale not in (2, 3, 4):
-            raise UsageError(f"--scale {self.scale} is not supported; use 2, 3 or 4")
+        if not 1 <= self.scale <= 8:
+            raise UsageError(f"--scale {self.scale} is not supported; use 1 to 8")
         if self.crop is None:  # stored resolved, so a resumed or evaluated run keeps it
             step = math.lcm(self.scale, 8)  # also fits both discriminators
             self.crop = DEFAULT_CROP - DEFAULT_CROP % step
@@ -150,11 +164,12 @@ class SuperResolution(PairedGANTask):
         }
         if cfg.num_block is not None:
             offered["num_block"] = cfg.num_block
-        G = create_model(cfg.generator, "generator", offered=offered)
-        if self.training and cfg.init:
-            from imgen.engine.checkpoint import load_weights
-
-            G.load_state_dict(load_weights(cfg.init, ema=True)["G"])
+        try:
+            G = create_model(
+                cfg.generator, "generator", offered=offered, **(cfg.generator_options or {})
+            )
+        except ValueError as exc:  # e.g. a scale the generator does not have
+            raise UsageError(f"--generator {cfg.generator}: {exc}") from None
         return G
 
     def output_scale(self) -> int:

@@ -10,6 +10,16 @@ __version__ = "0.1.0"
 
 
 @hookimpl
+def imgen_register_formats(register):
+    register(
+        "cyclegan",
+        "imgen_style.formats:detect_cyclegan",
+        priority=10,  # before pix2pix's reader, which takes a lone ResNet generator
+        help="CycleGAN latest_net_G_A.pth + latest_net_G_B.pth side by side (resnet)",
+    )
+
+
+@hookimpl
 def imgen_register_tasks(register):
     register(
         "imgen_style.task:Style",

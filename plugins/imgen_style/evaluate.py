@@ -103,6 +103,7 @@ def evaluate_style(
     tile: int | None = None,
     tile_overlap: int = 32,
     metrics: Sequence[str] = (),
+    autocast_dtype: torch.dtype | None = None,
 ) -> dict[str, Any]:
     """Cycle L1 both ways; with test pairs, :data:`PAIRED_METRICS` and ``metrics`` (registered
     names) of each translation against its partner; with ``realism``, the domain realism."""
@@ -126,7 +127,14 @@ def evaluate_style(
     }
 
     def translate(x: torch.Tensor, direction: str) -> torch.Tensor:
-        y = task.predict(nets, x, direction=direction, tile=tile, tile_overlap=tile_overlap)
+        y = task.predict(
+            nets,
+            x,
+            direction=direction,
+            tile=tile,
+            tile_overlap=tile_overlap,
+            autocast_dtype=autocast_dtype,
+        )
         return quantize(y).float() / 255  # scored as the uint8 image a user would save
 
     fakes = {

@@ -33,12 +33,18 @@ class StyleConfig(ImageToImageConfig):
     direction: Literal["AtoB", "BtoA"] = option(
         "AtoB", "Which generator predict applies: G_AB (AtoB) or G_BA (BtoA).", predict=True
     )
-    generator: str = option("resnet", "Generator (the core's CycleGAN ResNet, or a plugin's).")
-    blocks: int = option(9, "Residual blocks: 9 (256x256) or 6 (128x128).")
-    upsample: Literal["deconv", "resize"] = option(
-        "deconv", "Generator upsampling: transposed conv, or resize-conv (no checkerboard)."
+    generator: str = option(
+        "resnet", "Generator (the core's CycleGAN ResNet, or a plugin's).", arch=True
     )
-    norm: Literal["batch", "instance", "none"] = option("instance", "Normalization layers.")
+    blocks: int = option(9, "Residual blocks: 9 (256x256) or 6 (128x128).", arch=True)
+    upsample: Literal["deconv", "resize"] = option(
+        "deconv",
+        "Generator upsampling: transposed conv, or resize-conv (no checkerboard).",
+        arch=True,
+    )
+    norm: Literal["batch", "instance", "none"] = option(
+        "instance", "Normalization layers.", arch=True
+    )
     gan_loss: Literal["vanilla", "lsgan", "hinge", "wgan-gp"] = option(
         "lsgan", "Adversarial loss (CycleGAN: lsgan): vanilla, lsgan, hinge, wgan-gp."
     )
@@ -205,14 +211,26 @@ class Style(GANTask):
         tile: int | None = None,
         tile_overlap: int = 32,
         out_dtype: torch.dtype | None = None,
+        autocast_dtype: torch.dtype | None = None,
         **_: Any,
     ) -> torch.Tensor:
         direction = direction or self.cfg.direction
         G = nets["G_AB" if direction == "AtoB" else "G_BA"]
-        apply = lambda x: self._apply(G, x)  # noqa: E731
         return self.run_tiled(
-            G, image, apply=apply, tile=tile, tile_overlap=tile_overlap, out_dtype=out_dtype
+            G,
+            image,
+            apply=lambda x: self._apply(G, x),
+            tile=tile,
+            tile_overlap=tile_overlap,
+            out_dtype=out_dtype,
+            autocast_dtype=autocast_dtype,
         )
+
+    def export_network(self, nets: dict, *, direction: str | None = None, **_: Any) -> Any:
+        from imgen.nn.scaling import ImageFunction
+
+        direction = direction or self.cfg.direction
+        return ImageFunction(nets["G_AB" if direction == "AtoB" else "G_BA"], signed=True)
 
     def sample_columns(self, batch: dict, out: dict) -> list[torch.Tensor]:
         return [batch["A"], out["fake_B"], out["rec_A"], batch["B"], out["fake_A"], out["rec_B"]]
@@ -226,10 +244,18 @@ class Style(GANTask):
         tile_overlap: int = 32,
         full: bool = False,
         metrics: Sequence[str] = (),
+        autocast_dtype: torch.dtype | None = None,
         **_: Any,
     ) -> dict[str, Any]:
         from imgen_style.evaluate import evaluate_style
 
         return evaluate_style(
-            self, nets, root, realism=full, tile=tile, tile_overlap=tile_overlap, metrics=metrics
+            self,
+            nets,
+            root,
+            realism=full,
+            metrics=metrics,
+            tile=tile,
+            tile_overlap=tile_overlap,
+            autocast_dtype=autocast_dtype,
         )

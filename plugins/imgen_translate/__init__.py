@@ -11,6 +11,15 @@ __version__ = "0.1.0"
 
 
 @hookimpl
+def imgen_register_formats(register):
+    register(
+        "pix2pix",
+        "imgen_translate.formats:detect_pix2pix",
+        help="pix2pix latest_net_G.pth: unet_256/unet_128, resnet_9blocks/resnet_6blocks",
+    )
+
+
+@hookimpl
 def imgen_register_tasks(register):
     register(
         "imgen_translate.task:Translate",

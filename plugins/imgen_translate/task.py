@@ -34,16 +34,22 @@ class TranslateConfig(ImageToImageConfig, PairedGANConfig):
         "Derive A from a folder of photos: edges (Canny), gray, blur, mask (holes), sketch.",
         eval=True,
     )
-    generator: str = option("unet", "Generator: unet, unet-timm, resnet (or a plugin's).")
-    depth: int = option(8, "U-Net depth: 8 (unet_256), 7 (unet_128).")
-    dropout: bool = option(True, "Dropout 0.5 in the U-Net's innermost blocks (pix2pix).")
-    encoder: str = option("resnet34", "timm encoder of unet-timm (any timm.list_models() name).")
+    generator: str = option(
+        "unet", "Generator: unet, unet-timm, resnet (or a plugin's).", arch=True
+    )
+    depth: int = option(8, "U-Net depth: 8 (unet_256), 7 (unet_128).", arch=True)
+    dropout: bool = option(
+        True, "Dropout 0.5 in the U-Net's innermost blocks (pix2pix).", arch=True
+    )
+    encoder: str = option(
+        "resnet34", "timm encoder of unet-timm (any timm.list_models() name).", arch=True
+    )
     encoder_weights: str | None = option(
         None,
         "Pretrained encoder weights file [default: the Hugging Face cache, if any].",
         metavar="PATH",
     )
-    blocks: int = option(9, "Residual blocks of the resnet generator.")
+    blocks: int = option(9, "Residual blocks of the resnet generator.", arch=True)
     pixel_weight: float = option(100.0, "Pixel (L1) loss weight (pix2pix's lambda_L1).")
 
     def __post_init__(self) -> None:
