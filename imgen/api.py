@@ -28,7 +28,7 @@ class Model:
     """A loaded model: ``predict`` images of any size, whole or tiled.
 
     Attributes:
-        task: the task's name (``"sr"``).
+        task: the name of its task.
         scale: output pixels per input pixel.
         source: the run directory or file it came from.
         architecture: what was detected in a foreign file (None for a run directory).

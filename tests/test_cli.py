@@ -218,7 +218,8 @@ def test_plugins_text(runner):
     result = invoke(runner, "plugins")
     assert result.exit_code == 0
     assert "sr 0.1.0 (ok)" in result.output
-    assert "  generators: srresnet, rrdbnet, bicubic" in result.output
+    assert "  generators: srresnet, rrdbnet, compact, swinir" in result.output
+    assert "  formats: rrdbnet, msrresnet, compact, sr-discriminators, spandrel" in result.output
 
 
 def test_models_glob_json_counts_parameters(runner):

@@ -22,6 +22,7 @@ from imgen.cli import cli
 from imgen.errors import ImgenError
 from imgen.nn.scaling import ImageFunction
 from imgen.plugins import create_model
+from imgen.testing import layouts
 from imgen.weights import read_state_dict
 from imgen.weights.loading import detect_file
 
@@ -37,51 +38,10 @@ def seeded(seed: int = 0) -> None:
 
 
 # -- the official layouts, from their documented key names ----------------------------------------
-def esrgan_old_keys(state: dict) -> dict:
-    """BasicSR RRDBNet keys -> the original ESRGAN repository's (RRDB_ESRGAN_x4.pth)."""
-    out = {}
-    for key, value in state.items():
-        key = re.sub(r"^body\.", "RRDB_trunk.", key)
-        key = re.sub(r"\.rdb(\d)\.", r".RDB\1.", key)
-        for new, old in (
-            ("conv_body.", "trunk_conv."),
-            ("conv_up1.", "upconv1."),
-            ("conv_up2.", "upconv2."),
-            ("conv_hr.", "HRconv."),
-        ):
-            key = key.replace(new, old) if key.startswith(new) else key
-        out[key] = value
-    return out
-
-
-def hook_spectral_norm(state: dict) -> dict:
-    """Parametrization keys -> hook-based spectral norm's (Real-ESRGAN's netD files)."""
-    out = {}
-    for key, value in state.items():
-        key = key.replace(".parametrizations.weight.original", ".weight_orig")
-        key = key.replace(".parametrizations.weight.0._u", ".weight_u")
-        key = key.replace(".parametrizations.weight.0._v", ".weight_v")
-        out[key] = value
-    return out
-
-
-def with_instance_norm_stats(state: dict, net: torch.nn.Module) -> dict:
-    """A pre-0.4 CycleGAN file: InstanceNorm layers carried running_mean/running_var."""
-    out = dict(state)
-    for name, module in net.named_modules():
-        if isinstance(module, torch.nn.InstanceNorm2d):
-            out[f"{name}.running_mean"] = torch.zeros(module.num_features)
-            out[f"{name}.running_var"] = torch.ones(module.num_features)
-    return out
-
-
-def dcgan_example_d(state: dict) -> dict:
-    """imgen's DCGAN discriminator keys -> pytorch/examples' netD (main.N, the head last)."""
-    last = max(int(k.split(".")[1]) for k in state if k.startswith("features.")) + 2
-    return {
-        (f"main.{last}." + k[5:] if k.startswith("head.") else "main." + k[9:]): v
-        for k, v in state.items()
-    }
+esrgan_old_keys = layouts.esrgan_old_keys
+hook_spectral_norm = layouts.hook_spectral_norm_keys
+with_instance_norm_stats = layouts.with_instance_norm_statistics
+dcgan_example_d = layouts.dcgan_example_discriminator
 
 
 # name: (make the network, the file's state dict from the network's, file name,
@@ -455,3 +415,24 @@ def test_load_tiles_when_asked(compact_model):
     whole = compact_model.predict(x)
     tiled = compact_model.predict(x, tile=16, tile_overlap=16)  # half >= 6 convs of radius 1
     torch.testing.assert_close(whole, tiled, atol=1e-5, rtol=0)
+
+
+def test_an_imported_swinir_fine_tunes_like_an_rrdbnet(tmp_path):
+    _, path = save_layout("swinir-spandrel", tmp_path)
+    run = tmp_path / "runs" / "swinir"
+    assert run_cli("import", path, "-o", run).exit_code == 0
+    stored = json.loads((run / "config.json").read_text())["config"]
+    assert stored["generator"] == "swinir" and stored["generator_options"]["embed_dim"] == 12
+    data = tmp_path / "data"
+    from imgen.testing import tiny_image_folder
+
+    tiny_image_folder(data, count=2, size=(40, 40))
+    tune = run_cli(
+        "train", "sr", "--init", run, "--data", data, "--steps", "2", "--batch-size", "2",
+        "--crop", "32", "--gan-weight", "0", "--sample-every", "0", "--out", tmp_path / "runs",
+        "--name", "tuned",
+    )  # fmt: skip
+    assert tune.exit_code == 0, tune.output
+    assert "--init: G from" in tune.output
+    tuned = imgen.load(tmp_path / "runs" / "tuned", device="cpu")
+    assert tuned.scale == 2 and "SwinIR" in type(tuned.loaded.nets["G"].model).__name__

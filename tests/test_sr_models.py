@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from imgen.testing.layouts import hook_spectral_norm_keys
 from imgen_sr.models import (
     Bicubic,
     MSRResNet,
@@ -147,25 +148,9 @@ def test_load_basicsr_state_dict_from_file_with_module_prefix(tmp_path: Path) ->
     assert torch.equal(dst(x), src(x))
 
 
-def hook_spectral_norm_state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """``net``'s weights in the layout of Real-ESRGAN's discriminator files, which were made
-    with the hook-based ``torch.nn.utils.spectral_norm``: ``conv1.weight_orig``,
-    ``conv1.weight_u``, ``conv1.weight_v`` (and the bias)."""
-    old = {}
-    for key, value in net.state_dict().items():
-        for new, hook in (
-            (".parametrizations.weight.original", ".weight_orig"),
-            (".parametrizations.weight.0._u", ".weight_u"),
-            (".parametrizations.weight.0._v", ".weight_v"),
-        ):
-            key = key.replace(new, hook)
-        old[key] = value
-    return old
-
-
 def test_load_old_style_spectral_norm_keys() -> None:
     src = UNetDiscriminatorSN(num_feat=4)
-    old = hook_spectral_norm_state(src)
+    old = hook_spectral_norm_keys(src.state_dict())  # Real-ESRGAN's netD layout
     assert {"conv1.weight_orig", "conv1.weight_u", "conv1.weight_v"} <= set(old)
     assert not any("parametrizations" in key for key in old)  # every key is renamed
     # The hook-based module's own keys: the same names, so this is the real layout.

@@ -33,7 +33,7 @@ class Detected:
     """What a reader found in a file.
 
     Attributes:
-        task: the task that runs it (``"sr"``).
+        task: the name of the task that runs it.
         architecture: one line for people, e.g. ``"RRDBNet x4, 23 blocks (ESRGAN, old keys)"``.
         options: config fields of the task that rebuild the networks
             (``{"generator": "rrdbnet", "scale": 4, "num_block": 23}``).
