@@ -108,6 +108,16 @@ class TrainConfig:
     eval_every: int = option(0, "Evaluate on --eval-data every N steps (0: only at the end).")
     time_limit: float = option(0.0, "Stop (and save) after this many minutes (0: no limit).")
     resume: str | None = option(None, "Continue the run in this directory.", metavar="RUN_DIR")
+    sync_bn: bool = option(
+        False,
+        "With several processes: batch norm over the global batch (SyncBatchNorm), not each "
+        "rank's share.",
+    )
+    dist_timeout: float = option(
+        10.0,
+        "With several processes: minutes a rank waits for the others before the job stops "
+        "(a rank that died or hangs).",
+    )
     init: str | None = option(
         None,
         "Start from this run's weights (every network it has; G's EMA copy where it kept "
@@ -135,6 +145,7 @@ class TrainConfig:
         check_float(self, "weight_decay", 0)
         check_float(self, "ema", 0, 1)
         check_float(self, "time_limit", 0)
+        check_float(self, "dist_timeout", 0, low_open=True)
         if self.batch_size % self.grad_accum:
             raise UsageError(
                 f"--batch-size {self.batch_size} is not divisible by --grad-accum {self.grad_accum}"

@@ -422,7 +422,10 @@ class PairedGANTask(GANTask):
 
     def d_loss(self, nets: Nets, batch: Batch, out: dict) -> tuple[torch.Tensor, Logs]:
         loss, logs = self.adversarial.discriminator(
-            self.critic(nets, batch), batch[self.target_key], out[self.output_key]
+            self.critic(nets, batch),
+            batch[self.target_key],
+            out[self.output_key],
+            seeds=batch.get("sample_seed"),
         )
         loss = self.d_weight * loss  # penalties included: their ratio to the loss stays
         return loss, {"d_loss": loss, **logs}

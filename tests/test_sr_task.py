@@ -151,7 +151,7 @@ def test_eval_rejects_contradicting_scale(trained_run, photo_folder):
         cli, ["eval", "sr", "--run", str(trained_run), "--data", str(photo_folder), "--scale", "4"]
     )
     assert result.exit_code == 2
-    assert "contradicts the run" in result.output
+    assert f"--scale 4 contradicts {trained_run}, which has 2" in result.output
 
 
 def test_predict_keeps_any_size_and_tiles_match(trained_run, tmp_path):
@@ -204,7 +204,7 @@ def test_config_toml_supplies_options(photo_folder, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--scale", "5"], "--scale 5 is not supported"),
+        (["--scale", "9"], "--scale 9 is not supported; use 1 to 8"),
         (["--crop", "30"], "not a multiple of --scale"),
         (["--generator", "rrdbnett"], "did you mean 'rrdbnet'"),
         (["--crop", "512"], "smaller --crop"),

@@ -45,12 +45,11 @@ def _option_value(args: list[str], name: str) -> str | None:
     return None
 
 
-def _task_predict_options(
-    run: str | None, weights: str | None, task: str | None
-) -> list[click.Option]:
+def _task_class(run: str | None, weights: str | None, task: str | None) -> Any:
+    """The task class of ``--run``'s config.json or of the ``--weights`` file's layout; None
+    for an ONNX file or a path the options' own checks will report."""
     from pathlib import Path
 
-    from imgen.config import click_options
     from imgen.plugins import registries
 
     name = None
@@ -62,9 +61,16 @@ def _task_predict_options(
         from imgen.weights.loading import detect_file
 
         name = detect_file(weights, task).task
-    if name is None:
-        return []  # --run's / --weights' own checks report a bad path
-    return click_options(registries().tasks.get(name).Config, only_predict=True)
+    return None if name is None else registries().tasks.get(name)
+
+
+def _task_predict_options(
+    run: str | None, weights: str | None, task: str | None
+) -> list[click.Option]:
+    from imgen.config import click_options
+
+    found = _task_class(run, weights, task)
+    return [] if found is None else click_options(found.Config, only_predict=True)
 
 
 def model_options(function: Any) -> Any:
@@ -202,16 +208,16 @@ def predict(
 
     ctx = click.get_current_context()
     check_tiling(tile, tile_overlap)
-    model = load_chosen(run, weights, task_name, device, precision, raw)
     source = run or weights
-    if not model.takes_image:
-        if inputs:
-            raise UsageError(
-                f"{source} generates images from noise and takes no INPUTS "
-                f"({inputs[0]}, ...); use --n, --seed and -o FILE.png"
-            )
-        paths = generate_files(model, out, n=n, seed=seed, label=label, separate=separate)
-    else:
+    # Usage errors before the (slow) model load.
+    found = _task_class(run, weights, task_name)
+    takes_image = found is None or found.takes_image
+    if not takes_image and inputs:
+        raise UsageError(
+            f"{source} generates images from noise and takes no INPUTS "
+            f"({inputs[0]}, ...); use --n, --seed and -o FILE.png"
+        )
+    if takes_image:
         generation = ("n", "seed", "label", "separate")
         given = [p for p in generation if explicit(ctx, {p: None})]
         if given:
@@ -222,6 +228,10 @@ def predict(
             )
         if not inputs:
             raise UsageError(f"missing INPUTS: the image files or folders to apply {source} to")
+    model = load_chosen(run, weights, task_name, device, precision, raw)
+    if not model.takes_image:
+        paths = generate_files(model, out, n=n, seed=seed, label=label, separate=separate)
+    else:
         paths = predict_files(
             model, inputs, out, tile=tile, tile_overlap=tile_overlap, **task_options
         )

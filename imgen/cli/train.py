@@ -71,9 +71,11 @@ class _LazyTaskCommand(click.Command):
         **extra: Any,
     ) -> click.Context:
         try:
-            return self.real().make_context(info_name, args, parent=parent, **extra)
+            ctx = self.real().make_context(info_name, list(args), parent=parent, **extra)
         except ImgenError as exc:
             fail(exc)
+        ctx.meta["imgen.args"] = list(args)  # what --nproc hands on to each process
+        return ctx
 
     def invoke(self, ctx: click.Context) -> Any:
         return ctx.command.invoke(ctx)
@@ -92,6 +94,19 @@ def _task_run(run_dir: str, task: str, option: str) -> dict[str, Any]:
     return run
 
 
+def _without_nproc(args: list[str]) -> list[str]:
+    """``args`` without ``--nproc N`` / ``--nproc=N``."""
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
+
+
 def train_command(task: Any) -> click.Command:
     """The ``imgen train TASK`` command of ``task``: ``--config`` and its config's options."""
     from imgen.config import click_options
@@ -104,6 +119,12 @@ def train_command(task: Any) -> click.Command:
 
         ctx = click.get_current_context()
         config_file = values.pop("config")
+        nproc = values.pop("nproc")
+        if nproc > 1:  # this process only launches: one training process per rank
+            from imgen.engine.distributed import launch
+
+            launch(nproc, ["train", task.name, *_without_nproc(ctx.meta["imgen.args"])])
+            return
         stored = initial = None
         if values.get("resume"):
             stored = _task_run(values["resume"], task.name, "--resume")["config"]
@@ -122,10 +143,17 @@ def train_command(task: Any) -> click.Command:
             initial=initial,
         )
         try:
-            run_dir = Trainer(task, cls(**merged)).fit()
+            trainer = Trainer(task, cls(**merged))
+            run_dir = trainer.fit()
         except Interrupted as stopped:  # saved; the hint is printed, no "Aborted!" from click
             ctx.exit(128 + int(stopped.signum))
-        click.echo(str(run_dir))
+        except Exception as exc:  # under torchrun: the launcher names this rank's error
+            from imgen.engine.distributed import record_failure
+
+            record_failure(exc)
+            raise
+        if trainer.dist.is_main:
+            click.echo(str(run_dir))
 
     lines = task.examples or [f"imgen train {task.name} --data ./images --steps 1000"]
     params = [
@@ -134,7 +162,15 @@ def train_command(task: Any) -> click.Command:
             type=click.Path(dir_okay=False),
             default=None,
             help="TOML file with any of these options (command line wins).",
-        )
+        ),
+        click.Option(
+            ["--nproc"],
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Train in N processes on this node (one per GPU; gloo on the CPU), through "
+            "torchrun's launcher; for several nodes use torchrun itself (see the README).",
+        ),
     ]
     params += click_options(cls)
     return click.Command(

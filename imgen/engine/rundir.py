@@ -47,10 +47,12 @@ def write_config(
     nets: dict[str, Any],
     *,
     imported: dict[str, Any] | None = None,
+    world_size: int = 1,
 ) -> None:
-    """Write ``config.json``: the task, every option, the networks, the versions. A run made
-    by ``imgen import`` keeps its ``"imported"`` record (the file and architecture) when the
-    config is written again on ``--resume``."""
+    """Write ``config.json``: the task, every option, the networks, the versions, and the
+    number of processes that trained it (``world_size``). A run made by ``imgen import``
+    keeps its ``"imported"`` record (the file and architecture) when the config is written
+    again on ``--resume``."""
     path = run_dir / CONFIG
     if imported is None and path.exists():
         imported = json.loads(path.read_text()).get("imported")
@@ -59,6 +61,7 @@ def write_config(
         "config": config,
         "nets": nets,
         "versions": versions(),
+        "world_size": world_size,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     if imported is not None:

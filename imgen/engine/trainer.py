@@ -26,6 +26,7 @@ from torch import nn
 from imgen.config import to_dict
 from imgen.data.sampler import SampleStream
 from imgen.engine import checkpoint as ckpt
+from imgen.engine import distributed
 from imgen.engine.device import autocast, default_workers, resolve_device, resolve_precision
 from imgen.engine.ema import EMA
 from imgen.engine.loading import load_network
@@ -74,18 +75,26 @@ class Trainer:
         self.task, self.cfg = task, cfg
         self.callbacks = callbacks or []
         self.quiet = quiet
-        if cfg.batch_size % cfg.grad_accum:
+        self.dist, self.device = distributed.setup(resolve_device(cfg.device), cfg.dist_timeout)
+        world = self.dist.world_size
+        if cfg.batch_size % (cfg.grad_accum * world):
+            ranks = f" x {world} ranks" if world > 1 else ""
             raise UsageError(
-                f"--batch-size {cfg.batch_size} is not divisible by --grad-accum {cfg.grad_accum}"
+                f"--batch-size {cfg.batch_size} is not divisible by --grad-accum "
+                f"{cfg.grad_accum}{ranks}; the batch is split into micro-batches"
+                + (" on every rank" if world > 1 else "")
             )
-        self.device = resolve_device(cfg.device)
         self.dtype = resolve_precision(cfg.precision, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = not cfg.deterministic
-        seed_everything(cfg.seed)
+        seed_everything(cfg.seed)  # the same initial weights on every rank
 
         task.setup(cfg, self.device, train=True)
         self.nets = {k: v.to(self.device) for k, v in task.build(cfg).items()}
+        if cfg.sync_bn and self.dist.enabled:
+            self.nets = {
+                k: distributed.convert_sync_batchnorm(v, self.device) for k, v in self.nets.items()
+            }
         # Default (None): on CUDA only. `imgen bench --quick --device cpu` measured it from
         # 0.85x (dcgan) to 1.13x (srresnet) of NCHW on the CPU, where it is no safe default.
         self.channels_last = (
@@ -122,10 +131,24 @@ class Trainer:
         }
         g_nets = {n: self.nets[n] for n in self.groups["G"]}
         self.ema = EMA(g_nets, cfg.ema) if cfg.ema > 0 else None
-        self.run_nets = self.nets
+        # What each update runs: its own group's networks in DistributedDataParallel (when
+        # there are several ranks), the other group's unwrapped, so that an update
+        # all-reduces the gradients of the networks it optimizes and no others.
+        wrapped = {
+            name: self.dist.wrap(self.nets[name], self.device)
+            for names in self.groups.values()
+            for name in names
+        }
+        self.views = {
+            group: {k: wrapped[k] if k in names else v for k, v in self.nets.items()}
+            for group, names in self.groups.items()
+        }
         if cfg.compile:
             options = self.compile_options
-            self.run_nets = {k: torch.compile(v, **options) for k, v in self.nets.items()}
+            self.views = {
+                group: {k: torch.compile(v, **options) for k, v in view.items()}
+                for group, view in self.views.items()
+            }
 
         self.step = 0
         self.train_seconds = 0.0
@@ -138,21 +161,28 @@ class Trainer:
             self._load_init(cfg.init)
         if cfg.resume:
             self.run_dir = Path(cfg.resume)
-            for stale in ckpt.remove_stale(self.run_dir / "checkpoints"):
-                self._say(f"removed {stale.name}, left by an interrupted save")
+            if self.dist.is_main:
+                for stale in ckpt.remove_stale(self.run_dir / "checkpoints"):
+                    self._say(f"removed {stale.name}, left by an interrupted save")
+            self.dist.barrier()
             self._load()
-        else:
-            self.run_dir = new_run_dir(cfg.out, task.name, cfg.name)
-        write_config(
-            self.run_dir,
-            task.name,
-            to_dict(cfg),
-            {
-                k: {"class": type(v).__name__, "parameters": count_parameters(v)}
-                for k, v in self.nets.items()
-            },
-        )
-        self.log = MetricsLog(self.run_dir)
+        else:  # rank 0 names and creates it; the others learn its path
+            made = new_run_dir(cfg.out, task.name, cfg.name) if self.dist.is_main else None
+            self.run_dir = Path(self.dist.broadcast(None if made is None else str(made)))
+        if self.dist.is_main:
+            write_config(
+                self.run_dir,
+                task.name,
+                to_dict(cfg),
+                {
+                    k: {"class": type(v).__name__, "parameters": count_parameters(v)}
+                    for k, v in self.nets.items()
+                },
+                world_size=world,
+            )
+        self.log = MetricsLog(self.run_dir) if self.dist.is_main else _NoLog()
+        if self.dist.enabled:  # the ranks' own randomness (dropout, pools) differs
+            seed_everything(cfg.seed + self.dist.rank)
         self.samples_per_step = cfg.batch_size * (self.task.d_steps() if "D" in self.groups else 1)
         self._fixed_batch: dict | None = None
 
@@ -174,14 +204,22 @@ class Trainer:
         )
 
     def loader(self) -> torch.utils.data.DataLoader:
-        """The training loader: micro-batches of the seeded sample stream, from this step on."""
+        """The training loader: micro-batches of the seeded sample stream, from this step on.
+
+        With several ranks each takes its share of every global batch (rank r: positions r,
+        r + world, ...), so together they consume the samples one process would.
+        """
         workers = self.cfg.workers if self.cfg.workers >= 0 else default_workers(self.device)
-        micro = self.cfg.batch_size // self.cfg.grad_accum
+        micro = self.cfg.batch_size // self.cfg.grad_accum // self.dist.world_size
         sampler = SampleStream(
-            len(self.dataset), base_seed=self.cfg.seed, start=self.step * self.samples_per_step
+            len(self.dataset),
+            base_seed=self.cfg.seed,
+            start=self.step * self.samples_per_step,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
         )
         return torch.utils.data.DataLoader(
-            self.dataset,
+            SeededItems(self.dataset),
             batch_size=micro,
             sampler=sampler,
             num_workers=workers,
@@ -192,25 +230,36 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------
     def save(self) -> None:
-        """Write the whole training state as one checkpoint (``checkpoints/step_N/``)."""
+        """Write the whole training state as one checkpoint (``checkpoints/step_N/``).
+
+        Collective when there are several ranks: each gives its own RNG and task state (the
+        style task's image pools), rank 0 writes, and no rank goes on before the checkpoint
+        is whole.
+        """
+        rngs = self.dist.gather(ckpt.rng_state())
+        tasks = self.dist.gather(self.task.state_dict())
         state = {
             "step": self.step,
             "train_seconds": self.train_seconds,
             "optimizers": {g: o.state_dict() for g, o in self.optimizers.items()},
             "schedulers": {g: s.state_dict() for g, s in self.schedulers.items()},
             "scalers": {g: s.state_dict() for g, s in self.scalers.items()},
-            "rng": ckpt.rng_state(),
-            "task": self.task.state_dict(),
+            "rng": rngs[0],
+            "task": tasks[0],
             "best": self.best,
         }
-        ckpt.save_checkpoint(
-            self.run_dir / "checkpoints",
-            self.nets,
-            self.ema.nets if self.ema else None,
-            state,
-            keep=self.cfg.keep,
-            protect=(self.best["step"],) if self.best else (),
-        )
+        if self.dist.enabled:
+            state["ranks"] = {"rng": rngs, "task": tasks}
+        if self.dist.is_main:
+            ckpt.save_checkpoint(
+                self.run_dir / "checkpoints",
+                self.nets,
+                self.ema.nets if self.ema else None,
+                state,
+                keep=self.cfg.keep,
+                protect=(self.best["step"],) if self.best else (),
+            )
+        self.dist.barrier()
         self.saved_step = self.step
 
     def _load(self) -> None:
@@ -236,9 +285,14 @@ class Trainer:
                 group["lr"] = base * f(s.last_epoch)
         for g, s in self.scalers.items():
             s.load_state_dict(state["scalers"][g])
-        if state.get("task") is not None:
-            self.task.load_state_dict(state["task"])
-        ckpt.set_rng_state(state["rng"])
+        # Each rank's own RNG and task state; a run resumed on another number of ranks gives
+        # rank r those of rank r modulo the old number.
+        ranks = state.get("ranks") or {"rng": [state["rng"]], "task": [state.get("task")]}
+        mine = self.dist.rank
+        task_state = ranks["task"][mine % len(ranks["task"])]
+        if task_state is not None:
+            self.task.load_state_dict(task_state)
+        ckpt.set_rng_state(ranks["rng"][mine % len(ranks["rng"])])
         self.step = self.saved_step = state["step"]
         self.train_seconds = state.get("train_seconds", 0.0)
         self.best = state.get("best")
@@ -294,8 +348,16 @@ class Trainer:
         return [self.prepare_batch(next(it)) for _ in range(self.cfg.grad_accum)]
 
     def prepare_batch(self, batch: dict) -> dict:
-        """A loader batch as the step takes it: the task's ``prepare``, then channels_last."""
+        """A loader batch as the step takes it: the task's ``prepare``, then channels_last.
+
+        ``sample_seed`` (each sample's seed, int64) stays in the batch whatever ``prepare``
+        keeps: randomness drawn on the device from it (WGAN-GP's interpolation) depends on the
+        samples alone, not on the batch or the rank.
+        """
+        seeds = batch.get("sample_seed")
         batch = self.task.prepare(batch)
+        if seeds is not None and "sample_seed" not in batch:
+            batch["sample_seed"] = seeds.to(self.device, non_blocking=True)
         if self.channels_last:
             batch = {
                 k: v.contiguous(memory_format=torch.channels_last)
@@ -305,9 +367,9 @@ class Trainer:
             }
         return batch
 
-    def _forward(self, batch: dict) -> dict:
+    def _forward(self, batch: dict, group: str = "G") -> dict:
         with autocast(self.device, self.dtype):
-            return self.task.forward(self.run_nets, batch)
+            return self.task.forward(self.views[group], batch)
 
     def _update(
         self,
@@ -332,9 +394,9 @@ class Trainer:
         total = torch.zeros((), device=self.device)
         try:
             for i, batch in enumerate(batches):
-                out = outs[i] if outs is not None else self._forward(batch)
+                out = outs[i] if outs is not None else self._forward(batch, group)
                 with autocast(self.device, self.dtype):
-                    loss, parts = loss_fn(self.run_nets, batch, out)
+                    loss, parts = loss_fn(self.views[group], batch, out)
                 total = total + loss.detach().float()
                 self.scalers[group].scale(loss / len(batches)).backward()
                 kept.append(
@@ -401,7 +463,7 @@ class Trainer:
             for _ in range(self.task.d_steps() - 1):  # extra critic steps, own batches
                 batches = self._batches(it)
                 with torch.no_grad():
-                    outs = [self._forward(b) for b in batches]
+                    outs = [self._forward(b, "D") for b in batches]
                 self._update("D", self.task.d_loss, batches, outs, logs)
             batches = self._batches(it)
             # With one micro-batch the generator's forward is shared by both updates.
@@ -410,7 +472,7 @@ class Trainer:
                 d_outs = shared
                 if d_outs is None:
                     with torch.no_grad():
-                        d_outs = [self._forward(b) for b in batches]
+                        d_outs = [self._forward(b, "D") for b in batches]
                 self._update("D", self.task.d_loss, batches, d_outs, logs)
                 self._update("G", self.task.g_loss, batches, shared, logs)
             else:
@@ -447,7 +509,7 @@ class Trainer:
                 n.train(modes[k])
 
     def write_samples(self) -> Path | None:
-        if self._fixed_batch is None:
+        if self._fixed_batch is None or not self.dist.is_main:
             return None
         # A generation task (takes_image False) samples its own fixed noise: no data batch.
         batch = self._fixed_batch if self.task.takes_image else {}
@@ -460,10 +522,14 @@ class Trainer:
         return path
 
     def evaluate(self) -> dict[str, Any] | None:
+        """Validation on ``--eval-data``: on rank 0, its result shared with every rank."""
         if not self.cfg.eval_data:
             return None
-        with self._eval_mode() as nets:
-            result = self.task.evaluate(nets, self.cfg.eval_data)
+        result = None
+        if self.dist.is_main:
+            with self._eval_mode() as nets:
+                result = self.task.evaluate(nets, self.cfg.eval_data)
+        result = self.dist.broadcast(result)
         self.log.write(
             "eval",
             step=self.step,
@@ -500,6 +566,7 @@ class Trainer:
             return self._fit()
         finally:
             torch.use_deterministic_algorithms(previous)
+            self.dist.close()
 
     def _fit(self) -> Path:
         cfg = self.cfg
@@ -546,7 +613,8 @@ class Trainer:
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                     elapsed = max(self.train_seconds - window_start, 1e-9)
-                    values = {k: round(float(v) / window_steps, 6) for k, v in window.items()}
+                    averaged = self.dist.mean({k: float(v) for k, v in window.items()})
+                    values = {k: round(v / window_steps, 6) for k, v in averaged.items()}
                     self.log.write(
                         "train",
                         step=self.step,
@@ -570,10 +638,16 @@ class Trainer:
                     self.evaluate()
                 for callback in self.callbacks:
                     callback(self)
-                if cfg.time_limit and self.train_seconds >= cfg.time_limit * 60:
+                # With several ranks, a signal or the time limit on any one stops them all at
+                # this step (their clocks differ), so that the save below is one checkpoint.
+                limit, requested = self.dist.any(
+                    bool(cfg.time_limit and self.train_seconds >= cfg.time_limit * 60),
+                    stop.requested,
+                )
+                if limit:
                     self._say(f"time limit of {cfg.time_limit} min reached at step {self.step}")
                     break
-                if stop.requested:
+                if requested:
                     interrupted = True
                     break
         except KeyboardInterrupt:
@@ -614,13 +688,42 @@ class Trainer:
             initial=self.step,
             file=sys.stderr,
             unit="step",
-            disable=self.quiet,
+            disable=self.quiet or not self.dist.is_main,
             dynamic_ncols=True,
             desc=self.task.name,
         )
 
     def _say(self, message: str) -> None:
+        if not self.dist.is_main:  # one voice for the whole job
+            return
         print(f"imgen: {message}", file=sys.stderr)
+
+
+class SeededItems(torch.utils.data.Dataset):
+    """A training dataset whose items also carry ``sample_seed``: the low 63 bits of the seed
+    the item was drawn with (an int64)."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item: tuple[int, int]) -> dict[str, Any]:
+        out = self.dataset[item]
+        if isinstance(out, dict) and isinstance(item, tuple):
+            out = {**out, "sample_seed": item[1] & (2**63 - 1)}
+        return out
+
+
+class _NoLog:
+    """The metrics log of ranks other than 0: they write nothing."""
+
+    def write(self, event: str, **values: Any) -> None:
+        pass
+
+    def read(self) -> list[dict[str, Any]]:
+        return []
 
 
 class _Timed:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imgen.losses.penalties import gradient_penalty, r1_penalty
+from imgen.losses.penalties import gradient_penalty, interpolation_weights, r1_penalty
 
 __all__ = [
     "GAN_KINDS",
@@ -255,6 +255,7 @@ def discriminator_objective(
     *,
     gp_weight: float = 10.0,
     r1_weight: float = 0.0,
+    seeds: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     r"""The complete discriminator (critic) objective: adversarial loss plus penalties.
 
@@ -279,6 +280,9 @@ def discriminator_objective(
         fake: generated images; detached here, so the generator gets no gradient.
         gp_weight: :math:`\lambda_{GP}` (10 in the WGAN-GP paper); used by ``"wgan-gp"`` only.
         r1_weight: :math:`\gamma`; 0 turns R1 off (and skips its double backward).
+        seeds: the samples' seeds (``batch["sample_seed"]``): the gradient penalty then draws
+            its interpolation weights from them (:func:`interpolation_weights`), so they do
+            not depend on the batch or the rank; None: from torch's generator.
 
     Returns:
         ``(loss, logs)``: the scalar loss and detached logs ``d_real`` / ``d_fake`` (mean
@@ -317,7 +321,8 @@ def discriminator_objective(
     loss = adversarial_d_loss(loss_kind, real_logits, fake_logits)
     logs = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
     if kind == "wgan-gp" and gp_weight > 0:
-        gp = gradient_penalty(critic, real, fake)
+        alpha = None if seeds is None else interpolation_weights(seeds)
+        gp = gradient_penalty(critic, real, fake, alpha=alpha)
         loss = loss + gp_weight * gp
         logs["gp"] = gp.detach()
     if r1_weight > 0:
@@ -410,11 +415,24 @@ class GANLoss(nn.Module):
         return f"kind={self.kind!r}, gp_weight={self.gp_weight}, r1_weight={self.r1_weight}"
 
     def discriminator(
-        self, critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor
+        self,
+        critic: Callable[[torch.Tensor], torch.Tensor],
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        *,
+        seeds: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The discriminator objective; see :func:`discriminator_objective`."""
+        """The discriminator objective; see :func:`discriminator_objective` (pass ``seeds=
+        batch.get("sample_seed")``, so that the gradient penalty depends on the samples
+        alone)."""
         return discriminator_objective(
-            self.kind, critic, real, fake, gp_weight=self.gp_weight, r1_weight=self.r1_weight
+            self.kind,
+            critic,
+            real,
+            fake,
+            gp_weight=self.gp_weight,
+            r1_weight=self.r1_weight,
+            seeds=seeds,
         )
 
     def generator(

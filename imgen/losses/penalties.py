@@ -10,13 +10,38 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["gradient_penalty", "r1_penalty"]
+__all__ = ["gradient_penalty", "interpolation_weights", "r1_penalty"]
+
+
+def interpolation_weights(seeds: torch.Tensor) -> torch.Tensor:
+    """One U(0, 1) draw per sample from its seed (``batch["sample_seed"]``): WGAN-GP's
+    interpolation weights that depend on the samples alone, not on the batch they share or
+    the rank that holds them, so a distributed run draws what one process draws.
+
+    Args:
+        seeds: integer seeds.
+
+    Shape:
+        - seeds: :math:`(B,)`.
+        - Output: :math:`(B,)`, float32 on the seeds' device.
+
+    Example:
+        >>> a = interpolation_weights(torch.tensor([1, 2, 3]))
+        >>> b = interpolation_weights(torch.tensor([2, 3]))  # the same draws for 2 and 3
+        >>> bool(((a >= 0) & (a < 1)).all()), torch.equal(a[1:], b)
+        (True, True)
+    """
+    generator = torch.Generator()
+    draws = [torch.rand(1, generator=generator.manual_seed(int(s))) for s in seeds.tolist()]
+    return torch.cat(draws).to(seeds.device)
 
 
 def gradient_penalty(
     critic: Callable[..., torch.Tensor],
     real: torch.Tensor,
     fake: torch.Tensor,
+    *,
+    alpha: torch.Tensor | None = None,
     **critic_kwargs: object,
 ) -> torch.Tensor:
     r"""WGAN-GP gradient penalty (Gulrajani et al. 2017).
@@ -34,6 +59,8 @@ def gradient_penalty(
         critic: the discriminator, called as ``critic(x_hat, **critic_kwargs)``.
         real: real images.
         fake: generated images (detached here).
+        alpha: the per-sample interpolation weights, shape (B,) [default: drawn from torch's
+            generator; :func:`interpolation_weights` draws them from the samples' seeds].
         critic_kwargs: extra keyword arguments for the critic (e.g. a condition).
 
     Shape:
@@ -51,7 +78,10 @@ def gradient_penalty(
             f"and {tuple(fake.shape)}."
         )
     alpha_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
-    alpha = torch.rand(alpha_shape, device=real.device, dtype=real.dtype)
+    if alpha is None:
+        alpha = torch.rand(alpha_shape, device=real.device, dtype=real.dtype)
+    else:
+        alpha = alpha.to(real.device, real.dtype).reshape(alpha_shape)
     x_hat = (alpha * real.detach() + (1.0 - alpha) * fake.detach()).requires_grad_(True)
     scores = critic(x_hat, **critic_kwargs)
     (grad,) = torch.autograd.grad(

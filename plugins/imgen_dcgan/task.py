@@ -251,7 +251,10 @@ class DCGAN(GANTask):
 
     def d_loss(self, nets: dict, batch: dict, out: dict) -> tuple[torch.Tensor, dict]:
         loss, logs = self.adversarial.discriminator(
-            self._critic(nets, batch), to_net(batch["image"]), to_net(out["fake"])
+            self._critic(nets, batch),
+            to_net(batch["image"]),
+            to_net(out["fake"]),
+            seeds=batch.get("sample_seed"),
         )
         return loss, {"d_loss": loss, **logs}
 

@@ -193,7 +193,10 @@ class Style(GANTask):
             # Each D judges its domain's real images against the pool's past fakes.
             fake = self.pools[domain].query(out[f"fake_{domain}"].detach())
             loss, parts = self.adversarial.discriminator(
-                self._critic(nets[f"D_{domain}"]), batch[domain], fake
+                self._critic(nets[f"D_{domain}"]),
+                batch[domain],
+                fake,
+                seeds=batch.get("sample_seed"),
             )
             loss = 0.5 * loss  # CycleGAN halves each D loss (penalties included)
             total = total + loss
