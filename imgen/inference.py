@@ -16,6 +16,10 @@ import torch
 import torch.nn.functional as F
 
 PAD_MODES = ("reflect", "replicate", "constant", "circular")
+# The tile side (input pixels) to use for images too large to predict whole: with the default
+# overlap of 32 context pixels it costs about 1.2x the compute of whole-image prediction
+# (benchmarks/tiling_cost.py); smaller tiles cost more (256: ~1.4x, 128: ~2.2x).
+DEFAULT_TILE = 512
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 

@@ -56,7 +56,7 @@ class Mode:
         return out
 
     def optimizer_options(self) -> dict[str, Any] | None:
-        """AdamW keyword arguments (None: imgen's own choice, fused on CUDA)."""
+        """AdamW keyword arguments (None: imgen's own choice, fused on CUDA and the CPU)."""
         return {
             None: None,
             "plain": {"foreach": False, "fused": False},

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from imgen.cli.common import CONTEXT
+from imgen.cli.common import CONTEXT, KeepsArgs, without_option
 from imgen.errors import UsageError
 
 
@@ -37,7 +37,7 @@ def _parse_sets(items: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=KeepsArgs, context_settings=CONTEXT)
 @click.argument("tasks", nargs=-1, metavar="[TASK[:VARIANT]]...")
 @click.option(
     "--device",
@@ -95,6 +95,14 @@ def _parse_sets(items: tuple[str, ...]) -> dict[str, Any]:
     "(as long as the longest so far); they are listed as skipped [default: 6 on a GPU, 25 "
     "on the CPU; --quick measures no compiled mode].",
 )
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Time the training step data-parallel in N processes on this node (DDP through "
+    "torchrun's launcher; the batch is the global one): the training section only.",
+)
 def bench(
     tasks: tuple[str, ...],
     device: str,
@@ -109,6 +117,7 @@ def bench(
     size: int | None,
     sets: tuple[str, ...],
     max_minutes: float | None,
+    nproc: int,
 ) -> None:
     """Measure imgen on this machine: training, inference, data pipeline, metrics.
 
@@ -127,9 +136,23 @@ def bench(
       imgen bench --quick --device cpu
       imgen bench --device cuda --json benchmarks/results/h100-2026-11-27.json
       imgen bench sr:srresnet --modes baseline,bf16 --steps 3 --sections train
+      imgen bench sr:rrdbnet --nproc 8 --device cuda --modes baseline,defaults,fast
     """
     from imgen.bench import SuiteOptions, run_suite
     from imgen.bench.table import render
+    from imgen.engine import distributed
+
+    job = distributed.from_environment()
+    if nproc > 1 and not job.enabled:  # this process only launches one bench per rank
+        args = without_option(click.get_current_context().meta["imgen.args"], "--nproc")
+        distributed.launch(nproc, ["bench", *args])
+        return
+    if job.enabled:
+        # A DDP step is timed: the other sections are not distributed, and a compile
+        # budget read from each rank's own clock could make the ranks choose differently.
+        if sections and _split(sections) != ["train"]:
+            raise UsageError("with --nproc imgen bench times the training section only")
+        sections, max_minutes = "train", float("inf")
 
     options = SuiteOptions(
         tasks=tasks,
@@ -145,7 +168,15 @@ def bench(
         overrides=_parse_sets(sets),
         max_minutes=max_minutes,
     )
-    report = run_suite(options)
+    if job.enabled and not job.is_main:
+        options.log = lambda message: None
+    try:
+        report = run_suite(options)
+    finally:
+        distributed.Distributed(job.rank, job.world_size).close()
+    report["settings"]["nproc"] = job.world_size
+    if not job.is_main:
+        return
     click.echo(render(report), nl=False)
     if json_path:
         path = Path(json_path)

@@ -45,3 +45,32 @@ def explicit(ctx: click.Context, values: dict[str, Any]) -> dict[str, Any]:
 def examples(lines: list[str]) -> str:
     """An ``Examples:`` paragraph for a command's help, kept as written (``\\b``)."""
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+class KeepsArgs(click.Command):
+    """A command that keeps its raw arguments in ``ctx.meta["imgen.args"]`` (``--nproc``
+    hands them on to each process it launches)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        ctx = super().make_context(info_name, list(args), parent=parent, **extra)
+        ctx.meta["imgen.args"] = list(args)
+        return ctx
+
+
+def without_option(args: list[str], name: str) -> list[str]:
+    """``args`` without ``NAME VALUE`` / ``NAME=VALUE``."""
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            out.append(arg)
+    return out

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from imgen.cli.common import CONTEXT, examples, explicit, fail, guard
+from imgen.cli.common import CONTEXT, examples, explicit, fail, guard, without_option
 from imgen.errors import ImgenError, UsageError
 
 
@@ -94,19 +94,6 @@ def _task_run(run_dir: str, task: str, option: str) -> dict[str, Any]:
     return run
 
 
-def _without_nproc(args: list[str]) -> list[str]:
-    """``args`` without ``--nproc N`` / ``--nproc=N``."""
-    out, skip = [], False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg == "--nproc":
-            skip = True
-        elif not arg.startswith("--nproc="):
-            out.append(arg)
-    return out
-
-
 def train_command(task: Any) -> click.Command:
     """The ``imgen train TASK`` command of ``task``: ``--config`` and its config's options."""
     from imgen.config import click_options
@@ -123,7 +110,7 @@ def train_command(task: Any) -> click.Command:
         if nproc > 1:  # this process only launches: one training process per rank
             from imgen.engine.distributed import launch
 
-            launch(nproc, ["train", task.name, *_without_nproc(ctx.meta["imgen.args"])])
+            launch(nproc, ["train", task.name, *without_option(ctx.meta["imgen.args"], "--nproc")])
             return
         stored = initial = None
         if values.get("resume"):
