@@ -259,3 +259,25 @@ def test_a_rank_that_fails_ends_the_job_with_its_error(data, tmp_path, monkeypat
     assert result.returncode != 0
     assert time.monotonic() - t0 < 90
     assert "rank 1" in result.stderr and "test failure injected at step 2" in result.stderr
+
+
+def test_bench_times_a_ddp_step(tmp_path):
+    report_path = tmp_path / "bench.json"
+    result = run_imgen(
+        "bench", "sr:srresnet", "--nproc", "2", "--device", "cpu", "--quick", "--modes",
+        "baseline", "--steps", "1", "--warmup", "1", "--batch-size", "4", "--crop", "32",
+        "--set", "num_block=1", "--set", "num_feat=8", "--json", str(report_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+    assert report["settings"]["nproc"] == 2 and report["settings"]["sections"] == ["train"]
+    (row,) = [r for r in report["training"] if r["mode"] == "baseline"]
+    assert row["status"] == "ok" and row["batch"] == 4 and row["samples_per_s"] > 0
+    assert result.stdout.count("### Training throughput") == 1  # rank 0 alone reports
+
+
+def test_without_option_drops_the_launcher_option():
+    from imgen.cli.common import without_option
+
+    args = ["--steps", "3", "--nproc", "2", "--nproc=4", "--data", "x"]
+    assert without_option(args, "--nproc") == ["--steps", "3", "--data", "x"]
