@@ -300,12 +300,11 @@ def _to_tensor(image: Any) -> tuple[torch.Tensor, Any]:
     )
 
 
-LUMA = (0.299, 0.587, 0.114)  # BT.601, as Real-ESRGAN's gray output
-
-
 def _split_channels(x: torch.Tensor) -> tuple[torch.Tensor, Any]:
     """The RGB image a model takes from a (1, C, H, W) image of 1, 3 or 4 channels, and the
     function that gives a model output the image's channels back."""
+    from imgen.data.picture import LUMA
+
     channels = x.shape[1]
     if channels not in (1, 3, 4):
         raise UsageError(f"an image must have 1, 3 or 4 channels, got {channels}")

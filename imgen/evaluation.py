@@ -22,6 +22,7 @@ def evaluate_task(
     metrics: tuple[str, ...] | list[str] = (),
     weights: str | None = None,
     precision: str = "fp32",
+    quiet: bool = True,
     **options: Any,
 ) -> dict[str, Any]:
     """Evaluate a run directory, a model file (``weights``, detected as for ``imgen predict
@@ -75,7 +76,13 @@ def evaluate_task(
     notes += precision_notes
     if dtype is not None:
         options["autocast_dtype"] = dtype
-    with collect_failures() as failed, torch.inference_mode():
+    from imgen.progress import progress_bar
+
+    with (
+        collect_failures() as failed,
+        torch.inference_mode(),
+        progress_bar(None, f"eval {task.name}", quiet=quiet),
+    ):
         result = task.evaluate(nets, data, metrics=tuple(metrics), **options)
     result.setdefault("notes", [])
     result["notes"] = notes + result["notes"]
@@ -85,49 +92,142 @@ def evaluate_task(
 
 
 def iter_inputs(inputs: tuple[str, ...] | list[str]) -> Iterator[tuple[Path, Path]]:
-    """(file, output name relative to the output folder) for files and folders of images."""
+    """(file, its path relative to the output folder) for files and folders of images: a
+    folder's subfolders are mirrored, a file goes to the top of the output folder."""
     from imgen.data.folder import scan_images
 
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             for file in scan_images(path):
-                yield file, file.relative_to(path).with_suffix(".png")
+                yield file, file.relative_to(path)
         else:
-            yield path, Path(path.name).with_suffix(".png")
+            yield path, Path(path.name)
+
+
+# Input suffix -> the suffix written with --ext auto.
+_AUTO_SUFFIX = {".jpeg": ".jpg", ".tiff": ".tif"}
+
+
+def plan_outputs(
+    inputs: tuple[str, ...] | list[str],
+    out: str | Path,
+    *,
+    ext: str = "auto",
+    suffix: str | None = None,
+    task_suffix: str = "",
+    overwrite: bool = False,
+) -> list[tuple[Path, Path]]:
+    """(input file, output file) of each input of ``imgen predict``.
+
+    The output keeps the input's relative path (subfolders mirrored) and name; ``suffix`` is
+    added to the name (default: none when the output lands in another folder than the input,
+    else ``task_suffix``, e.g. ``_x4``); ``ext`` is the format (``auto``: the input's). Names
+    that would collide (``small.png`` and ``small.jpg`` as PNG) keep the input's extension
+    (``small_png.png``, ``small_jpg.png``). An input is never overwritten, and an existing
+    output only with ``overwrite``: both are a UsageError before anything is written.
+    """
+    from imgen.data.picture import EXTENSIONS
+
+    out = Path(out)
+    if out.is_file():
+        raise UsageError(f"-o {out} is a file; predict writes its images into a folder")
+    if ext != "auto" and ext not in EXTENSIONS:
+        raise UsageError(f"--ext {ext} is not supported; use auto, {', '.join(EXTENSIONS)}")
+    planned: list[tuple[Path, Path, str]] = []
+    for file, rel in iter_inputs(inputs):
+        folder = (out / rel).parent
+        same = folder.resolve() == file.parent.resolve()
+        added = (task_suffix if same else "") if suffix is None else suffix
+        new_ext = f".{ext}" if ext != "auto" else _AUTO_SUFFIX.get(file.suffix.lower(), "")
+        new_ext = new_ext or file.suffix.lower()
+        planned.append((file, folder / f"{rel.stem}{added}{new_ext}", added))
+    counts: dict[Path, int] = {}
+    for _, target, _ in planned:
+        counts[target] = counts.get(target, 0) + 1
+    pairs = []
+    inputs_resolved = {file.resolve() for file, _, _ in planned}
+    for file, target, added in planned:
+        if counts[target] > 1:  # keep both: the input's extension goes into the name
+            kept = file.suffix.lower().lstrip(".")
+            target = target.with_name(f"{file.stem}_{kept}{added}{target.suffix}")
+        if target.resolve() in inputs_resolved:
+            raise UsageError(
+                f"{target} is an input; predict never overwrites its inputs: choose another -o "
+                "folder or a --suffix"
+            )
+        pairs.append((file, target))
+    existing = [str(t) for _, t in pairs if t.exists()]
+    if existing and not overwrite:
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise UsageError(
+            f"{', '.join(existing[:3])}{more} exist already; pass --overwrite to replace them, "
+            "or choose another -o folder"
+        )
+    return pairs
 
 
 def predict_files(
     model: Any,
     inputs: tuple[str, ...] | list[str],
     out: str,
+    *,
+    ext: str = "auto",
+    suffix: str | None = None,
+    overwrite: bool = False,
+    outscale: float | None = None,
+    quiet: bool = True,
     **options: Any,
 ) -> Iterator[Path]:
-    """Apply an :class:`imgen.api.Model` to image files; yields the written PNG paths.
+    """Apply an :class:`imgen.api.Model` to image files faithfully; yields the written paths.
 
-    ``options``: ``tile``, ``tile_overlap`` and the task's prediction options. A file that
-    cannot be read is skipped and the others are processed; after the last, the skipped ones
-    go to the command's list of failures (see :mod:`imgen.failures`), or, called outside the
-    command line, are raised as one DataError that lists them.
+    Each output keeps its input's bit depth (16-bit in, 16-bit out, computed in float), gray
+    or colour, alpha (resized and put back), ICC profile and EXIF (see
+    :mod:`imgen.data.picture`); ``outscale`` resizes it to that many times the input's size.
+    Names follow :func:`plan_outputs`. ``options``: ``tile``, ``tile_overlap`` and the task's
+    prediction options. A file that cannot be read is skipped and the others are processed;
+    after the last, the skipped ones go to the command's list of failures (see
+    :mod:`imgen.failures`), or, called outside the command line, are raised as one DataError.
+    A progress bar (images, MP/s) goes to stderr unless ``quiet``.
     """
-    from imgen.data.folder import read_image_tensor, save_image_tensor
+    from imgen.data.picture import finish, output_format, read_picture, write_picture
     from imgen.errors import DataError
     from imgen.failures import Failure, report_failures
+    from imgen.progress import progress_bar
 
-    if Path(out).is_file():
-        raise UsageError(f"-o {out} is a file; predict writes its PNGs into a folder")
+    suffix_of_task = f"_x{model.scale}" if model.scale > 1 else f"_{model.task}"
+    pairs = plan_outputs(
+        inputs, out, ext=ext, suffix=suffix, task_suffix=suffix_of_task, overwrite=overwrite
+    )
     failed: list[Failure] = []
-    for file, name in iter_inputs(inputs):
-        try:
-            image = read_image_tensor(file).unsqueeze(0)
-        except DataError as exc:
-            failed.append(Failure.of(file, exc))
-            continue
-        with torch.inference_mode():  # uint8 out: a large tiled image needs no float copy
-            result = model.predict_tensor(image, out_dtype=torch.uint8, **options)
-        target = Path(out) / name
-        save_image_tensor(result[0], target)
-        yield target
+    said: set[str] = set()
+    with progress_bar(len(pairs), "predict", unit="image", quiet=quiet) as bar:
+        for file, target in pairs:
+            try:
+                picture = read_picture(file)
+            except DataError as exc:
+                failed.append(Failure.of(file, exc))
+                bar.advance(0)
+                continue
+            fmt, notes = output_format(picture, ext)
+            for note in notes:
+                if note not in said:  # each kind of note once
+                    said.add(note)
+                    bar.write(f"imgen: note: {note}")
+            if fmt == "PNG" and target.suffix.lower() != ".png":
+                target = target.with_suffix(".png")
+            # 8-bit colour: uint8 levels straight from the (tiled) blend, no float copy.
+            wants_levels = picture.depth == 8 and not picture.gray and not picture.has_alpha
+            with torch.inference_mode():
+                result = model.predict_tensor(
+                    picture.color(),
+                    out_dtype=torch.uint8 if wants_levels and not outscale else None,
+                    **options,
+                )
+                pixels = finish(picture, result, outscale=outscale)
+            write_picture(target, pixels, fmt, picture)
+            bar.advance(pixels.shape[0] * pixels.shape[1] / 1e6)
+            yield target
     report_failures(failed)
 
 

@@ -163,6 +163,28 @@ def load_chosen(
     help="Context pixels around each tile (at least the receptive field for seamless output).",
 )
 @click.option(
+    "--ext",
+    type=click.Choice(["auto", "png", "jpg", "webp", "tif"]),
+    default="auto",
+    show_default=True,
+    help="Output format (auto: the input's; an image with alpha is never written as JPEG).",
+)
+@click.option(
+    "--suffix",
+    default=None,
+    help="Added to each output name [default: none when -o is another folder than the "
+    "input's, else the task's, e.g. _x4].",
+)
+@click.option("--overwrite", is_flag=True, help="Replace outputs that exist (never an input).")
+@click.option(
+    "--outscale",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Resize the output to this many times the input's size (bicubic), e.g. 3.5 with an "
+    "x4 model [default: the model's scale].",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
     "--n", "n", type=int, default=64, show_default=True, help="Generation runs: samples to draw."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Generation runs: noise seed.")
@@ -188,14 +210,23 @@ def predict(
     out: str,
     tile: int | None,
     tile_overlap: int,
+    ext: str,
+    suffix: str | None,
+    overwrite: bool,
+    outscale: float | None,
+    quiet: bool,
     n: int,
     seed: int,
     label: str | None,
     separate: bool,
     **task_options: Any,
 ) -> None:
-    """Apply a run or a model file to images (files or folders) of any size; writes PNGs to
-    OUT.
+    """Apply a run or a model file to images (files or folders) of any size; writes the
+    results into the OUT folder.
+
+    Each output keeps its input's name and subfolder, format (--ext), bit depth (16-bit
+    PNG/TIFF in, 16-bit out), gray or colour, alpha, ICC profile and EXIF. Inputs are never
+    overwritten, other existing files only with --overwrite.
 
     --weights takes a model made elsewhere (ESRGAN, Real-ESRGAN, SwinIR and spandrel's other
     architectures, pix2pix, CycleGAN, DCGAN: `imgen formats`) or an ONNX file from `imgen
@@ -207,6 +238,7 @@ def predict(
     Examples:
       imgen predict --run runs/sr-20261127-101500 photo.png -o out/ --tile 256
       imgen predict --weights RealESRGAN_x4plus.pth photos/ -o out/ --tile 512
+      imgen predict --weights RealESRGAN_x4plus.pth scan.tif -o out/ --outscale 2 --ext png
       imgen predict --weights model.onnx photo.png -o out/
       imgen predict --run runs/style-20261127-101500 --direction BtoA photos/ -o out/
       imgen predict --run runs/dcgan-20261127-101500 --n 64 --seed 1 -o grid.png
@@ -241,7 +273,17 @@ def predict(
         paths = generate_files(model, out, n=n, seed=seed, label=label, separate=separate)
     else:
         paths = predict_files(
-            model, inputs, out, tile=tile, tile_overlap=tile_overlap, **task_options
+            model,
+            inputs,
+            out,
+            ext=ext,
+            suffix=suffix,
+            overwrite=overwrite,
+            outscale=outscale,
+            quiet=quiet,
+            tile=tile,
+            tile_overlap=tile_overlap,
+            **task_options,
         )
     for path in paths:
         click.echo(str(path))

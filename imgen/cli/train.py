@@ -188,6 +188,7 @@ def eval_command(task: Any) -> click.Command:
         tile: int | None,
         tile_overlap: int,
         metric: tuple[str, ...],
+        quiet: bool,
         **values: Any,
     ) -> None:
         from imgen.config import check_tiling
@@ -201,6 +202,7 @@ def eval_command(task: Any) -> click.Command:
             run=run,
             weights=weights,
             precision=precision,
+            quiet=quiet,
             data=data,
             device=resolve_device(device),
             overrides=explicit(ctx, values),
@@ -271,6 +273,7 @@ def eval_command(task: Any) -> click.Command:
             help="Also compute this registered metric (repeatable); `imgen plugins` lists them.",
         ),
         click.Option(["--json", "as_json"], is_flag=True, help="Print one JSON object."),
+        click.Option(["--quiet", "-q"], is_flag=True, help="No progress bar."),
     ]
     params += click_options(cls, only_eval=True)
     lines = task.eval_examples or [

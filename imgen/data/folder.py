@@ -440,13 +440,22 @@ def probe_images(
 def read_or_skip(path: str | Path, read: Callable[[Path], object] = decode_image) -> object:
     """``read(path)`` (default: `decode_image`); for a file it cannot read (DataError),
     None inside `imgen.failures.collect_failures`, which records the file and why, so that
-    the caller goes on with the next one. Elsewhere the DataError is raised."""
+    the caller goes on with the next one. Elsewhere the DataError is raised.
+
+    Each file read (or skipped) advances ``imgen eval``'s progress bar
+    (:func:`imgen.progress.tick`)."""
+    from imgen.progress import tick
+
     try:
-        return read(Path(path))
+        result = read(Path(path))
     except DataError as exc:
         if record_failure(path, exc):
+            tick()
             return None
         raise
+    shape = getattr(result, "shape", None)  # (H, W, 3) arrays and (.., 3, H, W) tensors
+    tick(float(np.prod(shape)) / 3e6 if shape is not None else 0.0)
+    return result
 
 
 def read_image_tensor(path: str | Path) -> torch.Tensor:

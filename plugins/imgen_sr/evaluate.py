@@ -67,6 +67,7 @@ def sr_pairs(
     from imgen.data.folder import decode_image, image_key
     from imgen.data.resize import imresize
     from imgen.failures import record_failure
+    from imgen.progress import tick
 
     for hr_path, lr_path in find_pairs(root, scale):
         path = hr_path
@@ -87,6 +88,8 @@ def sr_pairs(
                     )
         except DataError as exc:
             if record_failure(path, exc):
+                tick()
                 continue
             raise
+        tick(h * w / 1e6)  # imgen eval's progress bar: one HR image done
         yield image_key(hr_path, root), lr_t, hr_t
