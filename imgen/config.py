@@ -244,6 +244,8 @@ def click_options(
                 )
         elif tp in (int, float, str):
             kwargs["type"] = tp
+            if f.name in MODEL_ROLES:  # --generator / --discriminator: complete the names
+                kwargs["shell_complete"] = _complete_models(f.name)
         elif typing.get_origin(tp) is dict or tp is dict:
             kwargs["type"] = _json_object_type()
             kwargs["metavar"] = kwargs["metavar"] or "JSON"
@@ -269,6 +271,23 @@ def parse_json_object(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UsageError(f"{text!r} is not a JSON object; give one such as '{{\"key\": 1}}'")
     return value
+
+
+MODEL_ROLES = ("generator", "discriminator")
+
+
+def _complete_models(role: str) -> Any:
+    """Shell completion of a model option: the registered names of ``role``."""
+
+    def complete(ctx: Any, param: Any, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        from imgen.plugins import registries
+
+        entries = registries().models(role).entries(f"{incomplete}*")
+        return [CompletionItem(e.name, help=e.help) for e in entries]
+
+    return complete
 
 
 def _json_object_type() -> Any:
@@ -343,13 +362,38 @@ def load_toml(path: str | Path, cls: type) -> dict[str, Any]:
 
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise UsageError(f"config file {path} does not exist") from None
+    if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
+        return _load_json_config(path, text, cls)
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
     if isinstance(data.get("train"), dict):
         data = {**{k: v for k, v in data.items() if k != "train"}, **data["train"]}
+    return coerce(cls, data, source=str(path))
+
+
+# A run's own settings, which a new run started from its config.json must not take.
+_RUN_ONLY = ("name", "resume", "init")
+
+
+def _load_json_config(path: Path, text: str, cls: type) -> dict[str, Any]:
+    """Options from a JSON file: a run's ``config.json`` (its ``"config"``, without the run's
+    own name, resume and init) or a plain object of options."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"config file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"config file {path} holds no JSON object of options")
+    if isinstance(data.get("config"), dict) and "task" in data:  # a run's config.json
+        names = {f.name for f in fields(cls)} | set(getattr(cls, "renamed", {}))
+        data = {k: v for k, v in data["config"].items() if k in names and k not in _RUN_ONLY}
     return coerce(cls, data, source=str(path))
 
 

@@ -85,7 +85,7 @@ def evaluate_task(
     ):
         result = task.evaluate(nets, data, metrics=tuple(metrics), **options)
     result.setdefault("notes", [])
-    result["notes"] = notes + result["notes"]
+    result["notes"] = list(dict.fromkeys(notes + result["notes"]))  # each note once
     result["failed"] = [{"path": f.path, "reason": f.reason} for f in failed]
     where = {"run": run} if weights is None else {"run": None, "weights": str(weights)}
     return {"task": task.name, **where, "data": None if data is None else str(data), **result}

@@ -379,21 +379,36 @@ def _build(kind: str, name: str, factory: Any, offered: dict | None, kwargs: dic
 
 
 def create_model(
-    name: str, role: str = "generator", *, offered: dict[str, Any] | None = None, **kwargs: Any
+    name: str,
+    role: str = "generator",
+    *,
+    offered: dict[str, Any] | None = None,
+    task: str | None = None,
+    **kwargs: Any,
 ) -> Any:
     """Build the ``role`` model registered as ``name``.
 
     ``kwargs`` must all be arguments of the model's factory: an unknown one (a typo) is a
     :class:`imgen.errors.RegistryError` naming the factory and what it accepts. ``offered``
     are options a task offers to whichever model the user chose (``scale``, ``ngf``...): the
-    factory gets those it accepts, so each model takes only what it understands.
+    factory gets those it accepts, so each model takes only what it understands. ``task``
+    names the task asking: an unknown name then suggests the models meant for it (registered
+    with ``tasks=[...]`` naming it, or without ``tasks``).
 
     Example::
 
         create_model("patchgan", "discriminator", ndf=8, offered={"scale": 4})  # no scale
     """
-    factory = registries().models(role).get(name)
-    return _build(role, name, factory, offered, kwargs)
+    registry = registries().models(role)
+    entry = registry.entry(name, task=task)
+    meant = entry.meta.get("tasks")
+    if task is not None and meant is not None and task not in meant:
+        others = [e.name for e in registry.entries() if task in (e.meta.get("tasks") or [task])]
+        raise RegistryError(
+            f"{role} {name!r} is for task {', '.join(meant)}, not {task!r}; {task}'s "
+            f"{role}s: {', '.join(others) or 'none'}"
+        )
+    return _build(role, name, entry.load(), offered, kwargs)
 
 
 def create_loss(name: str, *, offered: dict[str, Any] | None = None, **kwargs: Any) -> Any:

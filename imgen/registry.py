@@ -44,6 +44,11 @@ class Entry:
         return self.meta.get("help") or ""
 
 
+def _for_task(entry: Entry, task: str) -> bool:
+    tasks = entry.meta.get("tasks")
+    return tasks is None or task in tasks
+
+
 class Registry:
     """A name -> entry mapping that refuses duplicates and suggests close names.
 
@@ -75,22 +80,28 @@ class Registry:
     def remove(self, name: str) -> None:
         self._entries.pop(name, None)
 
-    def entry(self, name: str) -> Entry:
+    def entry(self, name: str, *, task: str | None = None) -> Entry:
+        """The entry of ``name``; an unknown name is a RegistryError that suggests close
+        names, among those meant for ``task`` when it is given (see :meth:`unknown_message`)."""
         try:
             return self._entries[name]
         except KeyError:
-            raise RegistryError(self.unknown_message(name)) from None
+            raise RegistryError(self.unknown_message(name, task=task)) from None
 
     def get(self, name: str) -> Any:
         """The loaded object registered as ``name``."""
         return self.entry(name).load()
 
-    def unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
-        message = f"unknown {self.kind} {name!r}"
+    def unknown_message(self, name: str, *, task: str | None = None) -> str:
+        """Why ``name`` is unknown, with the closest names, or all of them. With ``task``,
+        only entries meant for it count: those registered with ``tasks=[...]`` naming it, and
+        those registered without ``tasks`` (for any task)."""
+        candidates = [e.name for e in self.entries() if task is None or _for_task(e, task)]
+        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+        message = f"unknown {self.kind} {name!r}" + (f" for task {task!r}" if task else "")
         if close:
             return message + "; did you mean " + " or ".join(repr(c) for c in close) + "?"
-        known = ", ".join(sorted(self._entries)) or "none"
+        known = ", ".join(sorted(candidates)) or "none"
         return f"{message}; registered: {known}"
 
     def names(self, pattern: str | None = None, **meta: Any) -> list[str]:

@@ -274,7 +274,9 @@ class GANTask(Task):
         from imgen.plugins import create_model
 
         offered = {"in_channels": in_channels, **self.cfg.discriminator_options()}
-        return create_model(self.cfg.discriminator, "discriminator", offered=offered)
+        return create_model(
+            self.cfg.discriminator, "discriminator", offered=offered, task=self.name
+        )
 
     def run_tiled(
         self,
@@ -496,7 +498,7 @@ class PairedGANTask(GANTask):
         )
 
     def export_network(self, nets: Nets, **_: Any) -> nn.Module:
-        from imgen.nn.scaling import ImageFunction
+        from imgen.nn.image_function import ImageFunction
 
         return ImageFunction(nets["G"], signed=self.signed)
 

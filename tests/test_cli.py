@@ -250,10 +250,72 @@ def test_env_json(runner):
     result = invoke(runner, "env", "--json")
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
-    assert info["torch"] == torch.__version__
+    assert info["packages"]["torch"] == torch.__version__
     assert info["imgen"] == __version__
-    assert info["plugins"]["sr"] == "0.1.0 (ok)"
-    assert info["plugins"]["imgen"] == f"{__version__} (ok)"
+    assert {"torchvision", "timm", "kornia", "Pillow", "spandrel"} <= set(info["packages"])
+    assert info["packages"]["spandrel"]  # installed: a version, not None
+    plugins = {row["name"]: row for row in info["plugins"]}
+    assert (plugins["sr"]["version"], plugins["sr"]["status"]) == ("0.1.0", "ok")
+    assert plugins["imgen"]["version"] == __version__
+
+
+def test_env_prints_tables(runner):
+    result = invoke(runner, "env")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(line.startswith("kornia ") for line in lines)
+    assert any(line.split()[:3] == ["sr", "0.1.0", "ok"] for line in lines)
+
+
+def test_models_glob_without_match_says_so(runner):
+    result = invoke(runner, "models", "nope*")
+    assert result.exit_code == 2
+    assert "no model matches 'nope*'" in result.output
+
+
+def test_unknown_generator_lists_only_the_tasks_models(runner, tmp_path):
+    result = invoke(runner, "train", "sr", "--generator", "xyz", "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert "unknown generator 'xyz' for task 'sr'" in result.output
+    assert "unet" not in result.output and "dcgan" not in result.output  # other tasks' models
+    wrong = invoke(runner, "train", "sr", "--generator", "unet", "--out", str(tmp_path))
+    assert "generator 'unet' is for task translate, not 'sr'" in wrong.output
+
+
+def test_generator_values_and_task_names_complete(monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_IMGEN_COMPLETE": "bash_complete", "COMP_CWORD": "4"}
+    env["COMP_WORDS"] = "imgen train sr --generator rr"
+    code = "from imgen.cli import main; main()"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert "rrdbnet" in out.stdout
+    env |= {"COMP_WORDS": "imgen train s", "COMP_CWORD": "2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert "sr" in out.stdout.split() or "plain,sr" in out.stdout
+
+
+def test_config_json_of_a_run_is_a_config_file(photo_folder, tmp_path):
+    from click.testing import CliRunner
+
+    from imgen.cli import cli
+
+    args = [
+        "train", "sr", "--data", str(photo_folder), "--out", str(tmp_path), "--name", "first",
+        "--steps", "1", "--batch-size", "2", "--crop", "32", "--num-feat", "4", "--num-block",
+        "1", "--gan-weight", "0", "--scale", "2", "--lr", "0.0003", "--sample-every", "0",
+    ]  # fmt: skip
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    again = [
+        "train", "sr", "--config", str(tmp_path / "first" / "config.json"), "--out",
+        str(tmp_path), "--name", "second",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, again)
+    assert result.exit_code == 0, result.output
+    second = json.loads((tmp_path / "second" / "config.json").read_text())["config"]
+    assert (second["lr"], second["num_feat"], second["scale"]) == (0.0003, 4, 2)
 
 
 # -- plugins through the CLI (isolated hosts) ------------------------------------------------------
@@ -355,3 +417,33 @@ def test_train_missing_config_file(runner, tmp_path):
     result = invoke(runner, "train", "sr", "--config", str(tmp_path / "nope.toml"))
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+@pytest.mark.parametrize("task", ["dcgan"])  # style's: tests/test_style_task.py
+def test_eval_json_has_per_image_rows_for_every_task(task, tmp_path):
+    from click.testing import CliRunner
+
+    from imgen.cli import cli
+    from imgen.testing import tiny_image_folder
+
+    data = tmp_path / "data"
+    if task == "style":
+        for seed, split in enumerate(("trainA", "trainB", "testA", "testB")):
+            tiny_image_folder(data / split, count=2, size=(32, 32), seed=seed)
+        args = ["--crop", "32", "--blocks", "1", "--ngf", "4", "--ndf", "4"]
+    else:
+        tiny_image_folder(data, count=3, size=(32, 32))
+        args = ["--image-size", "32", "--z-dim", "4", "--ngf", "4", "--ndf", "4"]
+    common = ["--steps", "1", "--batch-size", "1", "--sample-every", "0"]
+    train = ["train", task, "--data", str(data), "--out", str(tmp_path), "--name", "r"]
+    assert CliRunner().invoke(cli, [*train, *common, *args]).exit_code == 0
+    result = CliRunner().invoke(
+        cli, ["eval", task, "--run", str(tmp_path / "r"), "--data", str(data), "--json", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    rows = report["per_image"]
+    assert rows and all(isinstance(v, dict) and v for v in rows.values())
+    if task == "style":
+        assert {"testA/image_000.png", "testB/image_000.png"} <= set(rows)
+        assert "cycle_l1_A" in rows["testA/image_000.png"]

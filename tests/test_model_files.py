@@ -20,7 +20,7 @@ from PIL import Image
 import imgen
 from imgen.cli import cli
 from imgen.errors import ImgenError
-from imgen.nn.scaling import ImageFunction
+from imgen.nn.image_function import ImageFunction
 from imgen.plugins import create_model
 from imgen.testing import layouts
 from imgen.weights import read_state_dict

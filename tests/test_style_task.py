@@ -126,6 +126,11 @@ def test_eval_reports_cycle_paired_and_realism(style_run, domains):
         assert 0 <= metrics[key] <= 1
     assert 0 <= metrics["realism_A"] <= 1 and 0 <= metrics["realism_B"] <= 1
     assert metrics["realism_real_accuracy"] >= 0.9  # photos vs negatives: easy to tell apart
+    rows = result["per_image"]  # one row per test image, the paired metrics on A's rows
+    a_rows = [row for key, row in rows.items() if key.startswith("testA/")]
+    assert a_rows and all("cycle_l1_A" in row for row in a_rows)
+    assert sum("l1_AtoB" in row for row in a_rows) == 3
+    assert any(key.startswith("testB/") and "cycle_l1_B" in row for key, row in rows.items())
 
 
 def test_identity_loss_needs_matching_channels_and_is_weighted(domains, tmp_path):

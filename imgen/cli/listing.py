@@ -13,6 +13,7 @@ import click
 
 from imgen import __version__
 from imgen.cli.common import CONTEXT
+from imgen.errors import UsageError
 
 
 @click.command(context_settings=CONTEXT)
@@ -83,17 +84,35 @@ def plugins(as_json: bool) -> None:
 def models(pattern: str | None, role: str | None, as_json: bool) -> None:
     """List registered models (glob PATTERN), their role and parameter count at defaults.
 
+    Counts are cached per version of imgen and its plugins (in $IMGEN_CACHE, default
+    ~/.cache/imgen), so only the first listing builds the models.
+
     \b
     Example:
       imgen models 'rrdb*' --json
     """
-    from imgen.plugins import create_model, registries
+    from imgen.plugins import registries
     from imgen.registry import ROLES
 
-    rows = []
-    for kind in [role] if role else ROLES:
-        for entry in registries().models(kind).entries(pattern):
-            rows.append(_model_row(entry, kind, create_model))
+    entries = [
+        (entry, kind)
+        for kind in ([role] if role else ROLES)
+        for entry in registries().models(kind).entries(pattern)
+    ]
+    if not entries:
+        what = f" of role {role}" if role else ""
+        raise UsageError(f"no model{what} matches {pattern!r}; `imgen models` lists them all")
+    counts = _parameter_counts(entries)
+    rows = [
+        {
+            "name": entry.name,
+            "role": kind,
+            "parameters": counts[f"{kind}/{entry.name}"],
+            "plugin": entry.plugin,
+            "help": entry.help,
+        }
+        for entry, kind in entries
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -103,29 +122,53 @@ def models(pattern: str | None, role: str | None, as_json: bool) -> None:
         click.echo(f"{row['name']:<14} {row['role']:<14} {count:>14}  [{row['plugin']}]")
 
 
-def _model_row(entry: Any, role: str, create_model: Any) -> dict[str, Any]:
+def _parameter_counts(entries: list[tuple[Any, str]]) -> dict[str, Any]:
+    """``{"role/name": count}``, from the cache of this set of plugin versions, else counted
+    (and stored)."""
+    import hashlib
+    import os
+    from pathlib import Path
+
+    from imgen.plugins import get_host
+
+    versions = sorted(f"{i.name}={i.version}" for i in get_host().plugins.values())
+    key = hashlib.sha256("\n".join(versions).encode()).hexdigest()[:16]
+    root = Path(os.environ.get("IMGEN_CACHE") or Path.home() / ".cache" / "imgen")
+    path = root / f"model-parameters-{key}.json"
+    try:
+        cached = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cached = {}
+    missing = [(e, k) for e, k in entries if f"{k}/{e.name}" not in cached]
+    if missing:
+        cached.update({f"{k}/{e.name}": _count(e, k) for e, k in missing})
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(cached, indent=1))
+        except OSError:  # a read-only home: counted again next time
+            pass
+    return cached
+
+
+def _count(entry: Any, role: str) -> int | str:
+    """The parameters of ``entry``'s model at its defaults (on the meta device when it can
+    be built there: shapes only), or why it could not be built."""
     import warnings
 
     import torch
 
-    params: int | str
+    from imgen.plugins import create_model
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # third-party architectures warn as they are built
-        try:  # on the meta device: shapes only, no memory, no initialisation (10x faster)
+        try:
             with torch.device("meta"):
-                params = sum(p.numel() for p in create_model(entry.name, role).parameters())
+                return sum(p.numel() for p in create_model(entry.name, role).parameters())
         except Exception:
             try:
-                params = sum(p.numel() for p in create_model(entry.name, role).parameters())
+                return sum(p.numel() for p in create_model(entry.name, role).parameters())
             except Exception as exc:  # a model that needs arguments still gets listed
-                params = f"? ({type(exc).__name__})"
-    return {
-        "name": entry.name,
-        "role": role,
-        "parameters": params,
-        "plugin": entry.plugin,
-        "help": entry.help,
-    }
+                return f"? ({type(exc).__name__})"
 
 
 @click.command(context_settings=CONTEXT)
@@ -138,30 +181,66 @@ def env(as_json: bool) -> None:
       imgen env --json
     """
     import platform
+    from importlib import metadata
 
     import torch
 
     from imgen.plugins import get_host
 
+    def version(distribution: str) -> str | None:
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            return None
+
     devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    packages = {
+        "torch": torch.__version__,
+        **{
+            name: version(dist)
+            for name, dist in [
+                ("torchvision", "torchvision"),
+                ("timm", "timm"),
+                ("kornia", "kornia"),
+                ("Pillow", "pillow"),
+                ("numpy", "numpy"),
+                ("spandrel", "spandrel"),
+                ("safetensors", "safetensors"),
+                ("onnxruntime", "onnxruntime"),
+                ("tensorboard", "tensorboard"),
+            ]
+        },
+    }
     info = {
         "imgen": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "torch": torch.__version__,
+        "packages": packages,
         "cuda": torch.version.cuda,
         "cuda_available": torch.cuda.is_available(),
         "devices": devices,
         "mps": mps,
         "cpu_threads": torch.get_num_threads(),
-        "plugins": {n: f"{p.version} ({p.status})" for n, p in get_host().plugins.items()},
+        "plugins": [
+            {"name": n, "version": p.version, "status": p.status, "distribution": p.distribution}
+            for n, p in get_host().plugins.items()
+        ],
     }
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
-    for key, value in info.items():
-        click.echo(f"{key:<15} {value}")
+    for key in ("imgen", "python", "platform", "cuda", "cuda_available", "mps", "cpu_threads"):
+        click.echo(f"{key:<16} {info[key]}")
+    click.echo(f"{'devices':<16} {', '.join(devices) or 'none'}")
+    click.echo("\npackage          version")
+    for name, value in packages.items():
+        click.echo(f"{name:<16} {value or 'not installed'}")
+    click.echo("\nplugin           version    status  distribution")
+    for row in info["plugins"]:
+        click.echo(
+            f"{row['name']:<16} {row['version']:<10} {row['status']:<7} {row['distribution']}"
+        )
 
 
 COMMANDS = [tasks, plugins, models, env]

@@ -148,7 +148,8 @@ def train_command(task: Any) -> click.Command:
             ["--config"],
             type=click.Path(dir_okay=False),
             default=None,
-            help="TOML file with any of these options (command line wins).",
+            help="TOML file with any of these options, or a run's config.json (its options but "
+            "its name): the command line wins.",
         ),
         click.Option(
             ["--nproc"],

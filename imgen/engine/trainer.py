@@ -629,7 +629,7 @@ class Trainer:
                         data_wait=round(wait / elapsed, 4),
                         **values,
                     )
-                    bar.set_postfix(
+                    bar.show(
                         {k: f"{v:.4g}" for k, v in values.items()}
                         | {"wait": f"{wait / elapsed:.0%}"}
                     )
@@ -685,17 +685,9 @@ class Trainer:
             self.dataset, batch_size=min(4, len(self.dataset)), sampler=sampler, num_workers=0
         )
 
-    def _progress(self):
-        from tqdm.auto import tqdm
-
-        return tqdm(
-            total=self.cfg.steps,
-            initial=self.step,
-            file=sys.stderr,
-            unit="step",
-            disable=self.quiet or not self.dist.is_main,
-            dynamic_ncols=True,
-            desc=self.task.name,
+    def _progress(self) -> _TrainingBar:
+        return _TrainingBar(
+            self.cfg.steps, self.step, self.task.name, self.quiet or not self.dist.is_main
         )
 
     def _say(self, message: str) -> None:
@@ -719,6 +711,42 @@ class SeededItems(torch.utils.data.Dataset):
         if isinstance(out, dict) and isinstance(item, tuple):
             out = {**out, "sample_seed": item[1] & (2**63 - 1)}
         return out
+
+
+class _TrainingBar:
+    """The training progress bar: as wide as the terminal (80 columns when it cannot tell),
+    never wider; the losses follow the bar when they fit, else they get a line of their own
+    under it."""
+
+    BAR = 50  # what the bar itself takes: name, percentage, bar, counts, rate
+
+    def __init__(self, total: int, initial: int, name: str, disable: bool) -> None:
+        import shutil
+
+        from tqdm.auto import tqdm
+
+        self.width = max(40, shutil.get_terminal_size((80, 24)).columns)
+        common = {"file": sys.stderr, "disable": disable, "ncols": self.width}
+        self.bar = tqdm(total=total, initial=initial, unit="step", desc=name, **common)
+        self.status: Any = None
+        self._tqdm, self._common = tqdm, common
+
+    def update(self, n: int) -> None:
+        self.bar.update(n)
+
+    def show(self, values: dict[str, str]) -> None:
+        text = ", ".join(f"{k}={v}" for k, v in values.items())
+        if len(text) + self.BAR <= self.width and self.status is None:
+            self.bar.set_postfix_str(text)
+            return
+        if self.status is None:  # a second line, under the bar
+            self.status = self._tqdm(total=0, position=1, bar_format="{desc}", **self._common)
+        self.status.set_description_str(text[: self.width - 1])
+
+    def close(self) -> None:
+        if self.status is not None:
+            self.status.close()
+        self.bar.close()
 
 
 class _NoLog:

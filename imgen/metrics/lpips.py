@@ -50,10 +50,7 @@ def lpips_status() -> tuple[bool, str]:
         return False, "LPIPS needs the 'lpips' package: pip install lpips."
     path = _alexnet_path()
     if not os.path.isfile(path):
-        return False, (
-            f"LPIPS needs the AlexNet weights at {path} (set TORCH_HOME to the folder that "
-            "holds hub/checkpoints, or copy the file there); they are never downloaded."
-        )
+        return False, f"no AlexNet weights at {path}; never downloaded, see TORCH_HOME"
     return True, ""
 
 

@@ -1,25 +1,36 @@
 """Shared neural-network building blocks: initialisation, norms, residual blocks, upsampling, SN,
-and the pix2pix / CycleGAN networks that several tasks share (ResNet generator, PatchGAN)."""
+and the pix2pix / CycleGAN networks that several tasks share (ResNet generator, PatchGAN).
 
-from imgen.nn.blocks import PixelShuffleUpsample, ResidualBlockNoBN, apply_spectral_norm, make_layer
-from imgen.nn.init import default_init_weights
-from imgen.nn.norm import NORM_KINDS, init_gan_normal, norm_layer, uses_bias
-from imgen.nn.patchgan import PatchGAN, PixelGAN, receptive_field
-from imgen.nn.resnet_generator import ResnetBlock, ResnetGenerator
+The names below load on first use, so that importing a torch-free submodule
+(``imgen.nn.scaling``) does not import torch.
+"""
 
-__all__ = [
-    "NORM_KINDS",
-    "PatchGAN",
-    "PixelGAN",
-    "PixelShuffleUpsample",
-    "ResidualBlockNoBN",
-    "ResnetBlock",
-    "ResnetGenerator",
-    "apply_spectral_norm",
-    "default_init_weights",
-    "init_gan_normal",
-    "make_layer",
-    "norm_layer",
-    "receptive_field",
-    "uses_bias",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "PixelShuffleUpsample": "blocks",
+    "ResidualBlockNoBN": "blocks",
+    "apply_spectral_norm": "blocks",
+    "make_layer": "blocks",
+    "default_init_weights": "init",
+    "NORM_KINDS": "norm",
+    "init_gan_normal": "norm",
+    "norm_layer": "norm",
+    "uses_bias": "norm",
+    "PatchGAN": "patchgan",
+    "PixelGAN": "patchgan",
+    "receptive_field": "patchgan",
+    "ResnetBlock": "resnet_generator",
+    "ResnetGenerator": "resnet_generator",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'imgen.nn' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"imgen.nn.{_WHERE[name]}"), name)

@@ -46,8 +46,8 @@ def check_config(task: TaskLike, values: Mapping[str, Any] | None = None) -> Any
             name = getattr(hints[f.name], "__name__", str(hints[f.name]))
             raise _fail(
                 subject,
-                f"option {f.name!r} is a {name}; options are bool, int, float, str or a "
-                f"Literal of them (optionally | None)",
+                f"option {f.name!r} is a {name}; options are bool, int, float, str, a "
+                f"Literal of them or a dict (optionally | None)",
             )
         if f.default is dataclasses.MISSING:
             raise _fail(subject, f"option {f.name!r} has no default value; every option needs one")
@@ -90,7 +90,7 @@ def _supported_type(tp: Any) -> bool:
         return len(args) == 1 and _supported_type(args[0])
     if typing.get_origin(tp) is typing.Literal:
         return all(isinstance(a, (bool, int, float, str)) for a in args)
-    return tp in (bool, int, float, str, Path)
+    return tp in (bool, int, float, str, Path, dict) or typing.get_origin(tp) is dict
 
 
 def _parse_cli(subject: str, cls: type, args: list[str]) -> Any:
@@ -117,6 +117,8 @@ def _cli_args(subject: str, cfg: Any) -> list[str]:
         flag = cli_name(f.name)
         if isinstance(value, bool):
             args.append(flag if value else "--no-" + f.name.replace("_", "-"))
+        elif isinstance(value, dict):
+            args += [flag, json.dumps(value)]
         else:
             args += [flag, repr(value) if isinstance(value, float) else str(value)]
     return args
@@ -136,6 +138,8 @@ def _toml(subject: str, cfg: Any) -> str:
             text = repr(value)  # 'inf' and 'nan' are TOML too
         elif isinstance(value, str):
             text = json.dumps(value)  # a TOML basic string
+        elif isinstance(value, dict):
+            text = json.dumps(json.dumps(value))  # a JSON object in a TOML string
         else:
             raise _fail(
                 subject,

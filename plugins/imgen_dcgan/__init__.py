@@ -33,11 +33,13 @@ def imgen_register_models(register):
         "dcgan",
         "imgen_dcgan.models:DCGANGenerator",
         role="generator",
+        tasks=["dcgan"],
         help="DCGAN generator: z -> 4x4 projection -> stride-2 transposed convs -> tanh",
     )
     register(
         "dcgan",
         "imgen_dcgan.models:DCGANDiscriminator",
         role="discriminator",
+        tasks=["dcgan"],
         help="DCGAN discriminator: stride-2 convs, LeakyReLU 0.2 (projection when conditional)",
     )

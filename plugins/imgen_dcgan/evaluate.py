@@ -66,9 +66,10 @@ def _rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def nearest_distances(
-    fakes: torch.Tensor, reals: torch.Tensor, *, mirrored: bool
+    fakes: torch.Tensor, reals: torch.Tensor, *, mirrored: bool, per_fake: list | None = None
 ) -> tuple[float, float]:
-    """(mean nearest-real distance of the fakes, mean nearest-other-real distance of reals).
+    """(mean nearest-real distance of the fakes, mean nearest-other-real distance of reals);
+    ``per_fake``, when given, receives each fake's own nearest-real distance.
 
     Args:
         fakes: generated images (N, C, S, S) in [0, 1].
@@ -79,7 +80,10 @@ def nearest_distances(
     """
     ref = _small(reals)
     ref_all = torch.cat([ref, _small(reals.flip(-1))]) if mirrored else ref
-    d_fake = _rms(_small(fakes), ref_all).min(1).values.mean()
+    nearest = _rms(_small(fakes), ref_all).min(1).values
+    if per_fake is not None:
+        per_fake.extend(nearest.tolist())
+    d_fake = nearest.mean()
     d_real = _rms(ref, ref_all)
     m = len(ref)
     own = torch.arange(m)
@@ -241,7 +245,8 @@ def evaluate_generation(
     if len(reals) > MAX_REFERENCE:  # a fixed subset keeps the distance matrix small
         pick = torch.randperm(len(reals), generator=torch.Generator().manual_seed(0))
         reference = reals[pick[:MAX_REFERENCE]]
-    d_fake, d_real = nearest_distances(fakes, reference, mirrored=cfg.flip)
+    each: list[float] = []
+    d_fake, d_real = nearest_distances(fakes, reference, mirrored=cfg.flip, per_fake=each)
     metrics: dict[str, float] = {
         "nn_rms_fake": d_fake,
         "nn_rms_real": d_real,
@@ -265,5 +270,7 @@ def evaluate_generation(
         "images": n,
         "real_images": len(data),
         "classes": list(task.classes),
+        # One row per generated sample (seeded): its distance to the nearest real image.
+        "per_image": {f"sample_{i:04d}": {"nn_rms": d} for i, d in enumerate(each)},
         "notes": notes,
     }

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal
 
 from imgen.config import GANConfig, option
 from imgen.errors import UsageError
 from imgen.nn.scaling import from_net, to_net
 from imgen.task import GANTask
+
+if TYPE_CHECKING:  # torch is imported where it runs: `imgen train TASK --help` stays fast
+    import torch
 
 
 def generation_labels(n: int, num_classes: int, label: int | None = None) -> list[int]:
@@ -190,6 +191,7 @@ class DCGAN(GANTask):
             "G": create_model(
                 cfg.generator,
                 "generator",
+                task=self.name,
                 image_size=cfg.image_size,
                 z_dim=cfg.z_dim,
                 out_channels=cfg.channels,
@@ -202,6 +204,7 @@ class DCGAN(GANTask):
             nets["D"] = create_model(
                 cfg.discriminator,
                 "discriminator",
+                task=self.name,
                 image_size=cfg.image_size,
                 in_channels=cfg.channels,
                 ndf=cfg.ndf,
@@ -228,6 +231,8 @@ class DCGAN(GANTask):
         )
 
     def prepare(self, batch: dict) -> dict:
+        import torch
+
         out = {
             "image": batch["image"].to(self.device, non_blocking=True).float().div_(255),
             "z": batch["z"].to(self.device, non_blocking=True),
@@ -277,6 +282,8 @@ class DCGAN(GANTask):
             UsageError: for ``n < 1``, a label on an unconditional run, or an unknown class
                 (the message lists the run's classes).
         """
+        import torch
+
         if n < 1:
             raise UsageError(f"--n must be at least 1, got {n}")
         if label is not None and not self.classes:
@@ -302,6 +309,8 @@ class DCGAN(GANTask):
     def _sample(
         self, generator: torch.nn.Module, z: torch.Tensor, labels: torch.Tensor | None
     ) -> torch.Tensor:
+        import torch
+
         chunks = []
         with torch.no_grad():
             for start in range(0, len(z), 256):
@@ -313,6 +322,8 @@ class DCGAN(GANTask):
     def _grid(self, nets: dict) -> torch.Tensor:
         """Fixed-noise samples (seed ``cfg.seed``), (rows, columns, C, S, S): one row per class
         with the same noise in every row, or 8 rows of distinct noise when unconditional."""
+        import torch
+
         generator = torch.Generator().manual_seed(self.cfg.seed)
         if self.classes:
             rows = min(len(self.classes), GRID_MAX_ROWS)

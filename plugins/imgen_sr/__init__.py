@@ -43,18 +43,21 @@ def imgen_register_models(register):
         "srresnet",
         "imgen_sr.models:MSRResNet",
         role="generator",
+        tasks=["sr"],
         help="MSRResNet (SRResNet without batch norm), BasicSR",
     )
     register(
         "rrdbnet",
         "imgen_sr.models:RRDBNet",
         role="generator",
+        tasks=["sr"],
         help="RRDBNet, ESRGAN's generator (BasicSR key names)",
     )
     register(
         "compact",
         "imgen_sr.models:SRVGGNetCompact",
         role="generator",
+        tasks=["sr"],
         help="SRVGGNetCompact, Real-ESRGAN's fast VGG-style generator (realesr-general-x4v3)",
     )
     for name, paper in [
@@ -65,29 +68,37 @@ def imgen_register_models(register):
         ("omnisr", "OmniSR (Wang et al. 2023)"),
     ]:
         register(
-            name, f"imgen_sr.spandrel_nets:{name}", role="generator", help=f"{paper}, spandrel's"
+            name,
+            f"imgen_sr.spandrel_nets:{name}",
+            role="generator",
+            tasks=["sr"],
+            help=f"{paper}, spandrel's",
         )
     register(
         "spandrel",
         "imgen_sr.spandrel_nets:generic",
         role="generator",
+        tasks=["sr"],
         help="any spandrel architecture from its hyperparameters (what imgen import stores)",
     )
     register(
         "bicubic",
         "imgen_sr.models:Bicubic",
         role="generator",
+        tasks=["sr"],
         help="MATLAB bicubic upscaling, no parameters (the baseline)",
     )
     register(
         "vgg",
         "imgen_sr.models:VGGStyleDiscriminator",
         role="discriminator",
+        tasks=["sr"],
         help="VGG-style discriminator (SRGAN/ESRGAN), any crop >= 32",
     )
     register(
         "unet",
         "imgen_sr.models:UNetDiscriminatorSN",
         role="discriminator",
+        tasks=["sr"],
         help="U-Net discriminator with spectral norm (Real-ESRGAN)",
     )

@@ -6,13 +6,14 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal
 
 from imgen.config import PairedGANConfig, check_float, check_int, option
 from imgen.errors import UsageError
 from imgen.task import PairedGANTask
+
+if TYPE_CHECKING:  # torch is imported where it runs: `imgen train TASK --help` stays fast
+    import torch
 
 DEFAULT_CROP = 128  # --crop default, rounded down to a multiple of --scale and of 8
 
@@ -166,7 +167,11 @@ class SuperResolution(PairedGANTask):
             offered["num_block"] = cfg.num_block
         try:
             G = create_model(
-                cfg.generator, "generator", offered=offered, **(cfg.generator_options or {})
+                cfg.generator,
+                "generator",
+                offered=offered,
+                task=self.name,
+                **(cfg.generator_options or {}),
             )
         except ValueError as exc:  # e.g. a scale the generator does not have
             raise UsageError(f"--generator {cfg.generator}: {exc}") from None

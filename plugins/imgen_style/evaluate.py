@@ -115,16 +115,22 @@ def evaluate_style(
     size = cfg.crop if cfg.load_size else None
     dir_a, dir_b = task.domains(root, "test")
 
-    def load_readable(folder: Path, at: int | None) -> list[torch.Tensor]:
-        """The images of ``folder``; under ``imgen eval`` unreadable ones are skipped and
-        listed at the end (:func:`imgen.data.folder.read_or_skip`)."""
-        images = (read_or_skip(p, lambda q: load_image(q, at)) for p in scan_images(folder))
-        return [image for image in images if image is not None]
+    def load_named(folder: Path, at: int | None) -> list[tuple[str, torch.Tensor]]:
+        """(key, image) of ``folder``'s images; under ``imgen eval`` unreadable ones are
+        skipped and listed at the end (:func:`imgen.data.folder.read_or_skip`)."""
+        out = []
+        for path in scan_images(folder):
+            image = read_or_skip(path, lambda q: load_image(q, at))
+            if image is not None:
+                out.append((f"{folder.name}/{image_key(path, folder)}", image))
+        return out
 
-    test = {
-        "A": [x.to(device) for x in load_readable(dir_a, size)],
-        "B": [x.to(device) for x in load_readable(dir_b, size)],
-    }
+    def load_readable(folder: Path, at: int | None) -> list[torch.Tensor]:
+        return [image for _, image in load_named(folder, at)]
+
+    named = {"A": load_named(dir_a, size), "B": load_named(dir_b, size)}
+    test = {side: [x.to(device) for _, x in named[side]] for side in named}
+    per_image: dict[str, dict[str, float]] = {}
 
     def translate(x: torch.Tensor, direction: str) -> torch.Tensor:
         y = task.predict(
@@ -141,24 +147,14 @@ def evaluate_style(
         "B": [translate(x, "AtoB") for x in test["A"]],
         "A": [translate(x, "BtoA") for x in test["B"]],
     }
-    metrics_out: dict[str, float] = {
-        "cycle_l1_A": float(
-            np.mean(
-                [
-                    (translate(f, "BtoA") - x).abs().mean().item()
-                    for f, x in zip(fakes["B"], test["A"], strict=True)
-                ]
-            )
-        ),
-        "cycle_l1_B": float(
-            np.mean(
-                [
-                    (translate(f, "AtoB") - x).abs().mean().item()
-                    for f, x in zip(fakes["A"], test["B"], strict=True)
-                ]
-            )
-        ),
-    }
+    metrics_out: dict[str, float] = {}
+    for side, fake_side, back in (("A", "B", "BtoA"), ("B", "A", "AtoB")):
+        errors = []
+        for (key, _), fake, x in zip(named[side], fakes[fake_side], test[side], strict=True):
+            error = (translate(fake, back) - x).abs().mean().item()
+            per_image.setdefault(key, {})[f"cycle_l1_{side}"] = error
+            errors.append(error)
+        metrics_out[f"cycle_l1_{side}"] = float(np.mean(errors)) if errors else float("nan")
     notes: list[str] = []
     pairs = test_pairs(dir_a, dir_b)
     if pairs:
@@ -185,6 +181,8 @@ def evaluate_style(
                 tables[direction].add(image_key(path_a, dir_a), fake, target)
         for table in tables.values():
             metrics_out |= table.means()
+            for key, row in table.rows.items():  # the pair's row, under its A image's key
+                per_image.setdefault(f"{dir_a.name}/{key}", {}).update(row)
         notes += list(dict.fromkeys(n for t in tables.values() for n in t.notes))
         if resized:
             notes.append(
@@ -211,5 +209,6 @@ def evaluate_style(
         "metrics": metrics_out,
         "images": len(test["A"]) + len(test["B"]),
         "pairs": len(pairs),
+        "per_image": per_image,
         "notes": notes,
     }

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal
 
 from imgen.config import ImageToImageConfig, option
 from imgen.nn.scaling import from_net, to_net
 from imgen.task import GANTask
+
+if TYPE_CHECKING:  # torch is imported where it runs: `imgen train TASK --help` stays fast
+    import torch
 
 
 @dataclass
@@ -106,7 +107,10 @@ class Style(GANTask):
             "blocks": cfg.blocks,
             "upsample": cfg.upsample,
         }
-        nets = {name: create_model(cfg.generator, "generator", offered=offered) for name in GS}
+        nets = {
+            name: create_model(cfg.generator, "generator", offered=offered, task=self.name)
+            for name in GS
+        }
         if self.training:
             nets |= {name: self.build_discriminator(3) for name in ("D_A", "D_B")}
         return nets
@@ -230,7 +234,7 @@ class Style(GANTask):
         )
 
     def export_network(self, nets: dict, *, direction: str | None = None, **_: Any) -> Any:
-        from imgen.nn.scaling import ImageFunction
+        from imgen.nn.image_function import ImageFunction
 
         direction = direction or self.cfg.direction
         return ImageFunction(nets["G_AB" if direction == "AtoB" else "G_BA"], signed=True)

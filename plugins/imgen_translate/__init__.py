@@ -35,11 +35,13 @@ def imgen_register_models(register):
         "unet",
         "imgen_translate.models:UNetGenerator",
         role="generator",
+        tasks=["translate"],
         help="pix2pix U-Net (depth 8: unet_256, 7: unet_128)",
     )
     register(
         "unet-timm",
         "imgen_translate.models:TimmUNet",
         role="generator",
+        tasks=["translate"],
         help="U-Net decoder over any timm features_only encoder (--encoder)",
     )

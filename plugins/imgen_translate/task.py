@@ -9,13 +9,14 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from imgen.config import ImageToImageConfig, PairedGANConfig, check_int, option
 from imgen.errors import UsageError
 from imgen.task import PairedGANTask
+
+if TYPE_CHECKING:  # torch is imported where it runs: `imgen train TASK --help` stays fast
+    import torch
 
 
 @dataclass
@@ -122,7 +123,7 @@ class Translate(PairedGANTask):
             "encoder_weights": cfg.encoder_weights,
             "blocks": cfg.blocks,
         }
-        G = create_model(cfg.generator, "generator", offered=offered)
+        G = create_model(cfg.generator, "generator", offered=offered, task=self.name)
         if self.training and weights_note(G):
             print(f"imgen: {weights_note(G)}", file=sys.stderr)
         return G
@@ -160,6 +161,8 @@ class Translate(PairedGANTask):
     # -- outputs -------------------------------------------------------------------------------
     def predict_input(self, image: torch.Tensor) -> torch.Tensor:
         """``image`` is A or, with --condition, a photo the condition is derived from."""
+        import torch
+
         if not self.cfg.condition:
             return image
         from imgen_translate.conditions import make_condition
@@ -175,6 +178,8 @@ class Translate(PairedGANTask):
         """The test pairs (A, B) of ``root``, as training reads them (the test split), named
         by the path of the pair's first file relative to ``root``. Under ``imgen eval`` a
         pair that cannot be read is skipped and listed at the end."""
+        import torch
+
         from imgen.data import image_key
         from imgen.errors import DataError
         from imgen.failures import record_failure
