@@ -217,7 +217,13 @@ def draw_params(opts: DegradationOptions, rng: np.random.Generator) -> dict[str,
     out["mode3"] = mode()
     out["jpeg2"] = _uniform(rng, opts.jpeg_range2)
     out["seed"] = int(rng.integers(0, 2**63 - 1))
-    return {k: v if isinstance(v, Tensor) else torch.tensor(v) for k, v in out.items()}
+    # floats as float64: the resize sizes come from them exactly as drawn
+    return {
+        k: v
+        if isinstance(v, Tensor)
+        else torch.tensor(v, dtype=torch.float64 if isinstance(v, float) else None)
+        for k, v in out.items()
+    }
 
 
 # -- applying (device, per batch) ---------------------------------------------------------------
