@@ -119,10 +119,14 @@ class DegradationOptions:
             name = key.replace("-", "_")
             if name not in names:
                 close = difflib.get_close_matches(name, names, n=3)
+                close = close or [n for n in names if name in n][:3]
                 hint = f"; did you mean {', '.join(close)}?" if close else ""
                 raise UsageError(f"{source}: unknown degradation parameter {key!r}{hint}")
             out[name] = value
-        return cls(**out)
+        try:
+            return cls(**out)
+        except UsageError as exc:
+            raise UsageError(f"{source}: {exc}") from None
 
 
 def _plain(value: Any) -> Any:
@@ -219,7 +223,11 @@ def load_options(path: str | Path) -> DegradationOptions:
 
 
 def resolve_degradation(
-    spec: str, options: dict[str, Any] | None = None, *, option: str = "--degradation"
+    spec: str,
+    options: dict[str, Any] | None = None,
+    *,
+    option: str = "--degradation",
+    options_name: str = "--degradation-options",
 ) -> tuple[str, DegradationOptions | None]:
     """``(kind, parameters)`` of a degradation given as ``bicubic``, ``realesrgan`` or a
     ``.toml`` file (Real-ESRGAN's pipeline with the file's parameters over its defaults).
@@ -237,7 +245,7 @@ def resolve_degradation(
     if spec == "bicubic":
         return "bicubic", None
     if spec == "realesrgan":
-        return "realesrgan", DegradationOptions.from_dict(options or {}, source=option)
+        return "realesrgan", DegradationOptions.from_dict(options or {}, source=options_name)
     if spec.lower().endswith(".toml") or Path(spec).is_file():
         return "realesrgan", load_options(spec)
     close = difflib.get_close_matches(spec, PRESETS, n=1)
