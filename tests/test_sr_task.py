@@ -459,9 +459,16 @@ def test_paired_data_names_a_missing_or_mis_sized_partner(photo_folder, lr_folde
             "unknown degradation parameter 'jpeg'; did you mean jpeg_range",
         ),
         (["--data-lr", "x", "--degradation", "realesrgan"], "pass one of the two"),
+        (
+            ["--perceptual-layers", '{"conv5_5": 1}'],
+            "'conv5_5' is not a VGG19 layer; did you mean 'conv5_4'?",
+        ),
+        (["--perceptual-layers", '{"conv1_2": -1}'], "the weight of conv1_2 must be a number"),
     ],
 )
-def test_bad_degradation_options_are_usage_errors(photo_folder, tmp_path, args, message):
+def test_bad_degradation_and_perceptual_options_are_usage_errors(
+    photo_folder, tmp_path, args, message
+):
     result = CliRunner().invoke(
         cli, ["train", "sr", "--data", str(photo_folder), "--out", str(tmp_path), *TINY, *args]
     )
@@ -472,3 +479,18 @@ def test_bad_degradation_options_are_usage_errors(photo_folder, tmp_path, args, 
 def test_data_lr_needs_data(tmp_path):
     result = CliRunner().invoke(cli, ["train", "sr", "--data-lr", str(tmp_path), *TINY])
     assert result.exit_code == 2 and "--data-lr LR_DIR goes with --data HR_DIR" in result.output
+
+
+def test_perceptual_layers_reach_the_loss(tmp_path):
+    # a VGG19 file with just the layers up to conv2_2 (random weights, torchvision's names)
+    shapes = {0: (64, 3), 2: (64, 64), 5: (128, 64), 7: (128, 128)}
+    state = {}
+    for index, (cout, cin) in shapes.items():
+        state[f"features.{index}.weight"] = torch.randn(cout, cin, 3, 3) * 0.05
+        state[f"features.{index}.bias"] = torch.zeros(cout)
+    torch.save(state, tmp_path / "vgg.pth")
+    layers = {"conv1_2": 0.1, "conv2_2": 0.1}
+    task, _ = sr_task(
+        gan_weight=0.1, perceptual_layers=layers, vgg_weights=str(tmp_path / "vgg.pth")
+    )
+    assert task.perceptual.layer_weights == layers and len(task.perceptual.vgg) == 8

@@ -89,6 +89,12 @@ class SRConfig(PairedGANConfig):
         "VGG19 perceptual loss weight (GAN training only; "
         "skipped with a warning when the weights are missing).",
     )
+    perceptual_layers: dict[str, Any] | None = option(  # noqa: RUF009 - a field(), default None
+        None,
+        "VGG19 layers of the perceptual loss and their weights, as a JSON object [default: "
+        '\'{"conv5_4": 1}\', ESRGAN\'s]; Real-ESRGAN\'s: \'{"conv1_2": 0.1, "conv2_2": 0.1, '
+        '"conv3_4": 1, "conv4_4": 1, "conv5_4": 1}\'.',
+    )
     vgg_weights: str | None = option(
         None,
         "VGG19 weights file for the perceptual loss [default: torch hub cache].",
@@ -125,6 +131,8 @@ class SRConfig(PairedGANConfig):
         if self.num_block is not None:
             check_int(self, "num_block", 1)
         check_float(self, "perceptual_weight", 0)
+        if self.perceptual_layers is not None:
+            _check_perceptual_layers(self.perceptual_layers)
         if self.crop % self.scale:
             raise UsageError(
                 f"--crop {self.crop} is not a multiple of --scale {self.scale}; pass --crop "
@@ -146,6 +154,28 @@ class SRConfig(PairedGANConfig):
             raise UsageError(
                 f"--crop {self.crop} does not fit --discriminator unet (needs a multiple "
                 f"of 8); pass --crop {max(self.crop // step * step, step)}"
+            )
+
+
+def _check_perceptual_layers(layers: dict[str, Any]) -> None:
+    import difflib
+
+    from imgen.losses.perceptual import VGG19_LAYER_NAMES
+
+    if not layers:
+        raise UsageError("--perceptual-layers needs at least one VGG19 layer, e.g. conv5_4")
+    for name, weight in layers.items():
+        if name not in VGG19_LAYER_NAMES:
+            close = difflib.get_close_matches(name, VGG19_LAYER_NAMES, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UsageError(
+                f"--perceptual-layers: {name!r} is not a VGG19 layer; {hint}use names like "
+                "conv1_2, conv5_4, relu5_4 or pool5"
+            )
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+            raise UsageError(
+                f"--perceptual-layers: the weight of {name} must be a number of at least 0, "
+                f"got {weight!r}"
             )
 
 
@@ -175,6 +205,8 @@ class SuperResolution(PairedGANTask):
         "imgen train sr --steps 200 --batch-size 4       # scikit-image's sample photos",
         "imgen train sr --data ./photos --scale 4 --gan-weight 0 --steps 20000",
         "imgen train sr --data ./photos --generator rrdbnet --init runs/sr-psnr",
+        "imgen train sr --data ./photos --degradation realesrgan --usm-gt --gan-weight 0",
+        "imgen train sr --data ./HR --data-lr ./LR --scale 4    # existing LR/HR pairs",
         "imgen train sr --resume runs/sr-20261127-101500 --steps 40000",
     ]
     eval_examples = [
@@ -200,7 +232,9 @@ class SuperResolution(PairedGANTask):
             from imgen.plugins import create_loss
 
             try:
-                self.perceptual = create_loss("perceptual", weights_path=cfg.vgg_weights)
+                self.perceptual = create_loss(
+                    "perceptual", weights_path=cfg.vgg_weights, layer_weights=cfg.perceptual_layers
+                )
                 self.perceptual = self.perceptual.to(device)
             except WeightsUnavailable as exc:
                 if cfg.vgg_weights:
