@@ -494,3 +494,25 @@ def test_perceptual_layers_reach_the_loss(tmp_path):
         gan_weight=0.1, perceptual_layers=layers, vgg_weights=str(tmp_path / "vgg.pth")
     )
     assert task.perceptual.layer_weights == layers and len(task.perceptual.vgg) == 8
+
+
+def test_degradation_options_round_trip_through_cli_toml_and_config_json(tmp_path):
+    # (imgen.testing.check_config cannot check dict options yet: see generator_options)
+    import click
+
+    from imgen.config import click_options, from_dict, load_toml, to_dict
+    from imgen.plugins import create_task
+
+    cls = create_task("sr").Config
+    cfg = cls(degradation="realesrgan", degradation_options={"jpeg_range": [60, 95]})
+    assert cfg.degradation_options["jpeg_range"] == [60.0, 95.0]
+    assert len(cfg.degradation_options) == 32
+    command = click.Command("train", params=click_options(cls))
+    full = json.dumps(cfg.degradation_options)
+    args = ["--degradation-options", full, "--degradation", "realesrgan"]
+    ctx = command.make_context("train", args)
+    assert cls(**ctx.params) == cfg
+    toml = tmp_path / "run.toml"
+    toml.write_text('degradation = "realesrgan"\n[degradation_options]\njpeg_range = [60, 95]\n')
+    assert cls(**load_toml(toml, cls)) == cfg
+    assert from_dict(cls, json.loads(json.dumps(to_dict(cfg)))) == cfg
