@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 from torch import Tensor
 
@@ -20,6 +22,42 @@ def _gaussian_1d(size: int, sigma: float, dtype: torch.dtype, device: torch.devi
     return (kernel / kernel.sum()).to(device=device, dtype=dtype)
 
 
+# Up to this side the Gaussian is applied as two dense (n, n) matrices (a few matrix products,
+# fast on any device); above it as a separable convolution.
+_MATRIX_SIDE = 1024
+
+
+@lru_cache(maxsize=32)
+def _blur_matrix(n: int, size: int, sigma: float) -> Tensor:
+    """The (n, n) matrix of a 1-D Gaussian blur with mirrored borders (``"reflect"``, folded
+    again for a signal shorter than the kernel): ``blurred = matrix @ signal``."""
+    kernel = _gaussian_1d(size, sigma, torch.float64, torch.device("cpu"))
+    rows = torch.arange(n)[:, None].expand(n, size)
+    index = rows + torch.arange(size)[None, :] - size // 2
+    if n == 1:
+        index = torch.zeros_like(index)
+    else:
+        period = 2 * (n - 1)
+        index = torch.remainder(index, period)
+        index = torch.where(index >= n, period - index, index)
+    matrix = torch.zeros(n, n, dtype=torch.float64)
+    matrix.index_put_((rows, index), kernel.expand(n, size), accumulate=True)
+    return matrix
+
+
+def _gaussian_blur(images: Tensor, size: int, sigma: float) -> Tensor:
+    height, width = images.shape[-2:]
+    if max(height, width) > _MATRIX_SIDE:
+        from kornia.filters import filter2d_separable
+
+        kernel = _gaussian_1d(size, sigma, images.dtype, images.device)[None]
+        border = border_for(images, size)
+        return filter2d_separable(images, kernel, kernel, border_type=border)
+    rows = _blur_matrix(height, size, sigma).to(images.device, images.dtype)
+    cols = _blur_matrix(width, size, sigma).to(images.device, images.dtype)
+    return rows @ images @ cols.T
+
+
 def usm_sharp(
     images: Tensor,
     radius: int = 50,
@@ -33,8 +71,9 @@ def usm_sharp(
     image ``clip(x + weight * residual, 0, 1)`` is blended in through a soft mask, the blurred
     indicator of ``|residual| * 255 > threshold``, so flat areas and noise stay as they were.
     Real-ESRGAN's defaults: radius 50, sigma 0 (OpenCV's rule: 8.0 for 51), weight 0.5,
-    threshold 10. The Gaussian is applied separably (the same kernel as its 2-D outer
-    product), with reflected borders (replicated on an image too small to reflect).
+    threshold 10. The Gaussian is separable (the same as its 2-D outer product) and applied
+    with mirrored borders (BasicSR's ``filter2D``), as two matrix products up to 1024 pixels
+    a side.
 
     Args:
         images: RGB in [0, 1].
@@ -52,17 +91,11 @@ def usm_sharp(
         >>> bool(y[0, 0, 0, 34] > 0.5 and y[0, 0, 0, 29] == 0)  # overshoot at the edge only
         True
     """
-    from kornia.filters import filter2d_separable
-
     size = radius + 1 if radius % 2 == 0 else radius
-    kernel = _gaussian_1d(size, sigma, images.dtype, images.device)[None]
-    border = border_for(images, size)
-
-    def gaussian(x: Tensor) -> Tensor:
-        return filter2d_separable(x, kernel, kernel, border_type=border)
-
-    residual = images - gaussian(images)
+    if sigma <= 0:
+        sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
+    residual = images - _gaussian_blur(images, size, sigma)
     mask = (residual.abs() * 255 > threshold).to(images.dtype)
-    soft = gaussian(mask)
+    soft = _gaussian_blur(mask, size, sigma)
     sharp = (images + weight * residual).clamp(0, 1)
     return soft * sharp + (1 - soft) * images
