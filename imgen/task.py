@@ -422,10 +422,15 @@ class PairedGANTask(GANTask):
             return lambda image: D(scale(torch.cat([condition, image], dim=1)))
         return lambda image: D(scale(image))
 
+    def real_images(self, batch: Batch) -> torch.Tensor:
+        """The discriminator's real images (default: the target; SR's ``--usm-gt`` keeps
+        them unsharpened while the pixel loss sees the sharpened target)."""
+        return batch[self.target_key]
+
     def d_loss(self, nets: Nets, batch: Batch, out: dict) -> tuple[torch.Tensor, Logs]:
         loss, logs = self.adversarial.discriminator(
             self.critic(nets, batch),
-            batch[self.target_key],
+            self.real_images(batch),
             out[self.output_key],
             seeds=batch.get("sample_seed"),
         )
@@ -445,7 +450,7 @@ class PairedGANTask(GANTask):
         for name, (weight, value) in self.extra_losses(nets, batch, out).items():
             loss = loss + weight * value
             logs[name] = value
-        gan = self.adversarial.generator(self.critic(nets, batch), output, target)
+        gan = self.adversarial.generator(self.critic(nets, batch), output, self.real_images(batch))
         return loss + cfg.gan_weight * gan, {**logs, "gan": gan}
 
     # -- outputs -------------------------------------------------------------------------

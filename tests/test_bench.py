@@ -169,6 +169,20 @@ def test_inference_data_and_metrics_sections(micro_report):
         assert title in stdout
 
 
+def test_degradation_section_measures_each_degradation(micro_report):
+    report, stdout = micro_report
+    rows = {r["degradation"]: r for r in report["degradation"]}
+    assert list(rows) == ["bicubic", "realesrgan", "realesrgan+usm"]
+    for row in rows.values():
+        assert row["status"] == "ok", row
+        assert (row["batch"], row["crop"], row["scale"]) == (2, 32, 4)  # --batch-size, --crop
+        assert row["megapixels_per_s"] > 0 and row["ms_per_batch"] > 0
+    assert "draw_ms_per_sample" not in rows["bicubic"]
+    assert rows["realesrgan"]["draw_ms_per_sample"] > 0
+    assert "degradation" in report["settings"]["sections"]
+    assert "### Degradation" in stdout and "| realesrgan | 2 x 32, x4 |" in stdout
+
+
 # -- FLOPs ------------------------------------------------------------------------------------
 
 

@@ -95,6 +95,7 @@ def test_version(runner, flag):
         ["train"],
         ["eval"],
         ["predict"],
+        ["degrade"],
         ["train", "sr"],
         ["eval", "sr"],
     ],
@@ -109,7 +110,7 @@ def test_help_on_every_command_has_examples(runner, command, flag):
 
 def test_top_level_help_lists_the_commands(runner):
     result = invoke(runner, "--help")
-    for name in ("train", "eval", "predict", "tasks", "plugins", "models", "env"):
+    for name in ("train", "eval", "predict", "degrade", "tasks", "plugins", "models", "env"):
         assert f"  {name} " in result.output
 
 

@@ -1,4 +1,5 @@
-"""The suite: environment, matmul peak, training, inference, data pipeline and metrics.
+"""The suite: environment, matmul peak, training, inference, data pipeline, degradation and
+metrics.
 
 :func:`run_suite` returns one JSON-ready report (machine, versions, every setting, the rows
 of each section and a per-variant summary); ``imgen bench`` prints it as tables and writes
@@ -20,7 +21,7 @@ from typing import Any
 
 from imgen.errors import UsageError
 
-SECTIONS = ("train", "inference", "data", "metrics")
+SECTIONS = ("train", "inference", "data", "degradation", "metrics")
 
 # Defaults may not cost more than this against the baseline (the issue's acceptance).
 DEFAULTS_TOLERANCE = 0.05
@@ -177,6 +178,10 @@ def _settings(ctx: Any, opts: SuiteOptions, sections: list[str], variants: list[
         "peak_memory": PeakMemory.describe(ctx.device),
         "flops": "torch.utils.flop_counter.FlopCounterMode over one eager training step",
         "data": "scikit-image's sample photos as trainA/ + trainB/ (B mirrored), PNG",
+        "degradation": (
+            "batch x crop HR photo crops (scikit-image's) to x4 LR, fp32, on the device: "
+            "megapixels of HR per second (median of the timed repeats after a warm-up)"
+        ),
         "inference": {
             "precisions": precisions(ctx.device),
             "size": f"{ctx.profile.size} px output side (SR input: size / scale)",
@@ -196,7 +201,7 @@ def _settings(ctx: Any, opts: SuiteOptions, sections: list[str], variants: list[
 def _sections(
     ctx: Any, opts: SuiteOptions, sections: list[str], variants: list[Any]
 ) -> dict[str, Any]:
-    from imgen.bench import inference, metrics, pipeline
+    from imgen.bench import degradation, inference, metrics, pipeline
 
     out: dict[str, Any] = {}
     training = _Training(ctx, opts, variants)
@@ -209,6 +214,8 @@ def _sections(
         out["data"] = []
         for run in training.first_per_task():
             out["data"].extend(pipeline.measure_task(ctx, run.variant, training.step_rate(run)))
+    if "degradation" in sections:
+        out["degradation"] = degradation.measure(ctx)
     if "metrics" in sections:
         out["metrics"] = metrics.measure(ctx)
     if "train" in sections:

@@ -180,6 +180,25 @@ def data_table(report: dict[str, Any]) -> str:
     return _table(header, rows)
 
 
+def degradation_table(report: dict[str, Any]) -> str:
+    rows = []
+    for r in report.get("degradation", []):
+        if r.get("status") != "ok":
+            rows.append([r["degradation"], "failed: " + r.get("error", ""), "-", "-", "-"])
+            continue
+        rows.append(
+            [
+                r["degradation"],
+                f"{r['batch']} x {r['crop']}, x{r['scale']}",
+                _fmt(r["megapixels_per_s"], 2),
+                _fmt(r["ms_per_batch"], 1),
+                _fmt(r.get("draw_ms_per_sample"), 2),
+            ]
+        )
+    header = ["degradation", "batch x crop", "HR MP/s", "ms/batch", "draw ms/sample (loader)"]
+    return _table(header, rows)
+
+
 def metrics_table(report: dict[str, Any]) -> str:
     rows = []
     for r in report.get("metrics", []):
@@ -206,6 +225,7 @@ def render(report: dict[str, Any]) -> str:
         ("training", "Training throughput", training_table),
         ("inference", "Inference", inference_table),
         ("data", "Data pipeline", data_table),
+        ("degradation", "Degradation", degradation_table),
         ("metrics", "Metrics", metrics_table),
     ]
     for key, title, fn in sections:

@@ -40,13 +40,16 @@ class Profile:
     matmul_size: int
     matmul_repeats: int
     budget_minutes: float | None  # compiled modes are skipped after this (None: no limit)
+    degradation_batch: int = 16  # degradation: HR crops per timed batch
+    degradation_crop: int = 128  # degradation: their side
 
 
 PROFILES = {
     # GPU: the batch 16 of 256x256 HR crops, 2048x2048 images.
-    ("cuda", False): Profile(16, 256, 3, 10, 2048, 5, 20, 60, 8, 1024, 8192, 10, 6.0),
-    ("cuda", True): Profile(16, 256, 2, 5, 2048, 3, 10, 30, 4, 1024, 8192, 5, None),
-    # CPU (2 cores): small batches and crops, so that the suite fits its 10 / 30 minutes.
+    ("cuda", False): Profile(16, 256, 3, 10, 2048, 5, 20, 60, 8, 1024, 8192, 10, 6.0, 16, 256),
+    ("cuda", True): Profile(16, 256, 2, 5, 2048, 3, 10, 30, 4, 1024, 8192, 5, None, 16, 256),
+    # CPU (2 cores): small batches and crops, so that the suite fits its 10 / 30 minutes;
+    # the degradations at the 16 x 128 (the defaults of the last two fields).
     ("cpu", False): Profile(4, 96, 2, 5, 512, 2, 8, 6, 4, 512, 2048, 5, 25.0),
     ("cpu", True): Profile(4, 64, 1, 3, 512, 1, 4, 4, 2, 512, 2048, 3, None),
 }

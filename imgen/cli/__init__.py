@@ -3,6 +3,7 @@
 =====================  ===================================================================
 ``cli.train``          ``imgen train TASK`` and ``imgen eval TASK`` (one subcommand per task)
 ``cli.predict``        ``imgen predict``
+``cli.degrade``        ``imgen degrade`` (LR images of a folder of HR images)
 ``cli.modelfiles``     ``imgen import``, ``export``, ``formats`` (model files in and out)
 ``cli.listing``        ``imgen tasks``, ``plugins``, ``models``, ``env``
 ``cli.install``        ``imgen install``, ``uninstall``, ``new-plugin`` (``cli.scaffold``)
@@ -22,7 +23,7 @@ from typing import Any
 import click
 
 from imgen import __version__
-from imgen.cli import bench, install, listing, modelfiles, predict, train
+from imgen.cli import bench, degrade, install, listing, modelfiles, predict, train
 from imgen.cli.common import CONTEXT, fail
 from imgen.errors import ImgenError
 from imgen.failures import Failure, format_failures, reported_failures
@@ -89,6 +90,7 @@ for _command in [
     train.train,
     train.eval,
     predict.predict,
+    degrade.degrade,
     *modelfiles.COMMANDS,  # import, export, formats
     *listing.COMMANDS,  # tasks, plugins, models, env
     *install.COMMANDS,  # install, uninstall, new-plugin

@@ -66,7 +66,7 @@ def _parse_sets(items: tuple[str, ...]) -> dict[str, Any]:
     "--sections",
     default=None,
     metavar="LIST",
-    help="Sections to run, comma-separated [default: train,inference,data,metrics].",
+    help="Sections to run, comma-separated [default: train,inference,data,degradation,metrics].",
 )
 @click.option("--steps", type=click.IntRange(1), default=None, help="Timed training steps.")
 @click.option(
@@ -119,12 +119,13 @@ def bench(
     max_minutes: float | None,
     nproc: int,
 ) -> None:
-    """Measure imgen on this machine: training, inference, data pipeline, metrics.
+    """Measure imgen on this machine: training, inference, data pipeline, degradation, metrics.
 
     Training: samples/s, peak memory, FLOPs and TFLOP/s of each task's real training step (D
     and G updates) in the baseline mode (fp32, NCHW, eager, plain Adam), each speed knob
     alone, imgen's defaults, and `fast`, the best combination. Inference: megapixels/s whole
-    and tiled. Data: what the loader delivers against what the step consumes. Metrics: PSNR
+    and tiled. Data: what the loader delivers against what the step consumes. Degradation:
+    megapixels/s of HR turned into SR inputs (bicubic, realesrgan). Metrics: PSNR
     and SSIM speed and agreement with scikit-image. Prints Markdown tables to stdout,
     progress to stderr.
 

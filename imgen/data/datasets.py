@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
 from imgen.data.folder import (
@@ -143,6 +142,9 @@ class ImageFolderDataset(Dataset):
 
     With ``crop=None`` the whole image is returned, its bottom/right edges cropped to a
     multiple of `multiple` (so a network that needs sizes divisible by 8 can take it).
+    ``draw``, when given, is called with the sample's generator after the crop and flips and
+    its dict is added to the item: per-sample random parameters that the task applies later,
+    batched on the device (SR's degradations); ``ds[index]`` gives it ``sample_rng(index)``.
     With ``cache=True`` every image is decoded once into memory (uint8); otherwise it is
     decoded on each access and only the headers are checked at construction. Undecodable
     files are skipped with one warning; an image smaller than the crop is a DataError here,
@@ -158,6 +160,7 @@ class ImageFolderDataset(Dataset):
         cache: bool = True,
         multiple: int = 1,
         warn: Warn | None = None,
+        draw: Callable[[np.random.Generator], dict] | None = None,
     ) -> None:
         if multiple < 1:
             raise ValueError(f"multiple must be a positive integer, got {multiple}.")
@@ -167,6 +170,7 @@ class ImageFolderDataset(Dataset):
         self.crop = crop
         self.augment = augment
         self.multiple = multiple
+        self.draw = draw
         min_size = crop if crop is not None else multiple
         self._set = ImageSet(self.root, min_size=min_size, cache=cache, warn=warn)
         self.paths = self._set.paths
@@ -178,7 +182,7 @@ class ImageFolderDataset(Dataset):
         """The full decoded image `index` as an (H, W, 3) uint8 array (do not modify it)."""
         return self._set.image(index)
 
-    def __getitem__(self, item: Item) -> dict[str, torch.Tensor | int]:
+    def __getitem__(self, item: Item) -> dict[str, Any]:
         if isinstance(item, tuple):
             index, seed = int(item[0]), int(item[1])
         else:
@@ -197,4 +201,7 @@ class ImageFolderDataset(Dataset):
             (img,) = paired_random_crop([img], self.crop, rng)
         if rng is not None and self.augment:
             (img,) = paired_augment([img], rng)
-        return {"image": to_tensor_uint8(img), "index": index}
+        item: dict = {"image": to_tensor_uint8(img), "index": index}
+        if self.draw is not None:
+            item.update(self.draw(rng if rng is not None else sample_rng(index)))
+        return item

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from dataclasses import dataclass
@@ -35,6 +36,31 @@ class SRConfig(PairedGANConfig):
         "Training crop, in HR pixels: a multiple of --scale (and of 8 for --discriminator "
         "unet, at least 32 for vgg) [default: 128; 120 with --scale 3].",
     )
+    data_lr: str | None = option(
+        None,
+        "Folder of LR images made from --data's HR images, matched by relative path (any "
+        "extension), each exactly --scale times smaller: train on these pairs (aligned crops, "
+        "no --degradation applied).",
+        metavar="DIR",
+    )
+    degradation: str = option(
+        "bicubic",
+        "How the LR training input is made from each HR crop, on the training device: bicubic "
+        "(MATLAB imresize, as the benchmarks' LR), realesrgan (Real-ESRGAN's second-order "
+        "blur, resize, noise and JPEG), or FILE.toml (realesrgan with the file's parameters; "
+        "they are stored in config.json).",
+        metavar="bicubic|realesrgan|FILE.toml",
+    )
+    degradation_options: dict[str, Any] | None = option(  # noqa: RUF009 - a field(), default None
+        None,
+        "Parameters of --degradation realesrgan over its defaults, as a JSON object, e.g. "
+        "'{\"jpeg_range\": [60, 95]}' (a FILE.toml ignores them; config.json keeps all).",
+    )
+    usm_gt: bool = option(
+        False,
+        "Sharpen the HR targets by unsharp masking (Real-ESRGAN: radius 50, weight 0.5, "
+        "threshold 10) and make the LR from them; the discriminator still sees the HR as is.",
+    )
     generator: str = option(
         "srresnet",
         "Generator: srresnet, rrdbnet, compact (Real-ESRGAN), swinir, hat, dat, span, omnisr "
@@ -64,6 +90,12 @@ class SRConfig(PairedGANConfig):
         "VGG19 perceptual loss weight (GAN training only; "
         "skipped with a warning when the weights are missing).",
     )
+    perceptual_layers: dict[str, Any] | None = option(  # noqa: RUF009 - a field(), default None
+        None,
+        "VGG19 layers of the perceptual loss and their weights, as a JSON object [default: "
+        '\'{"conv5_4": 1}\', ESRGAN\'s]; Real-ESRGAN\'s: \'{"conv1_2": 0.1, "conv2_2": 0.1, '
+        '"conv3_4": 1, "conv4_4": 1, "conv5_4": 1}\'.',
+    )
     vgg_weights: str | None = option(
         None,
         "VGG19 weights file for the perceptual loss [default: torch hub cache].",
@@ -78,6 +110,20 @@ class SRConfig(PairedGANConfig):
     def __post_init__(self) -> None:
         if not 1 <= self.scale <= 8:
             raise UsageError(f"--scale {self.scale} is not supported; use 1 to 8")
+        from imgen.data.degradations import resolve_degradation
+
+        # Stored resolved: "realesrgan" with every parameter (a FILE.toml read now), so a
+        # resumed or evaluated run reads no file and keeps its parameters.
+        kind, params = resolve_degradation(self.degradation, self.degradation_options)
+        self.degradation = kind
+        self.degradation_options = None if params is None else params.to_dict()
+        if self.data_lr is not None and kind != "bicubic":
+            raise UsageError(
+                f"--data-lr gives the LR images, --degradation {kind} would make them; pass "
+                "one of the two"
+            )
+        if self.data_lr is not None and self.data is None:
+            raise UsageError("--data-lr LR_DIR goes with --data HR_DIR, the images it matches")
         if self.crop is None:  # stored resolved, so a resumed or evaluated run keeps it
             step = math.lcm(self.scale, 8)  # also fits both discriminators
             self.crop = DEFAULT_CROP - DEFAULT_CROP % step
@@ -86,6 +132,8 @@ class SRConfig(PairedGANConfig):
         if self.num_block is not None:
             check_int(self, "num_block", 1)
         check_float(self, "perceptual_weight", 0)
+        if self.perceptual_layers is not None:
+            _check_perceptual_layers(self.perceptual_layers)
         if self.crop % self.scale:
             raise UsageError(
                 f"--crop {self.crop} is not a multiple of --scale {self.scale}; pass --crop "
@@ -110,6 +158,43 @@ class SRConfig(PairedGANConfig):
             )
 
 
+def _check_perceptual_layers(layers: dict[str, Any]) -> None:
+    import difflib
+
+    from imgen.losses.perceptual import VGG19_LAYER_NAMES
+
+    if not layers:
+        raise UsageError("--perceptual-layers needs at least one VGG19 layer, e.g. conv5_4")
+    for name, weight in layers.items():
+        if name not in VGG19_LAYER_NAMES:
+            close = difflib.get_close_matches(name, VGG19_LAYER_NAMES, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UsageError(
+                f"--perceptual-layers: {name!r} is not a VGG19 layer; {hint}use names like "
+                "conv1_2, conv5_4, relu5_4 or pool5"
+            )
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+            raise UsageError(
+                f"--perceptual-layers: the weight of {name} must be a number of at least 0, "
+                f"got {weight!r}"
+            )
+
+
+def degradation_params(cfg: SRConfig) -> Any:
+    """The run's :class:`imgen.data.degradations.DegradationOptions` (None for bicubic)."""
+    from imgen.data.degradations import DegradationOptions
+
+    if cfg.degradation == "bicubic":
+        return None
+    return DegradationOptions.from_dict(cfg.degradation_options or {}, source="config")
+
+
+def _draw_degradation(params: Any, rng: Any) -> dict[str, Any]:
+    from imgen.data.degradations import draw_params
+
+    return {"degradation": draw_params(params, rng)}
+
+
 class SuperResolution(PairedGANTask):
     """Super-resolution: SRResNet / ESRGAN training, BasicSR evaluation protocol."""
 
@@ -121,6 +206,8 @@ class SuperResolution(PairedGANTask):
         "imgen train sr --steps 200 --batch-size 4       # scikit-image's sample photos",
         "imgen train sr --data ./photos --scale 4 --gan-weight 0 --steps 20000",
         "imgen train sr --data ./photos --generator rrdbnet --init runs/sr-psnr",
+        "imgen train sr --data ./photos --degradation realesrgan --usm-gt --gan-weight 0",
+        "imgen train sr --data ./HR --data-lr ./LR --scale 4    # existing LR/HR pairs",
         "imgen train sr --resume runs/sr-20261127-101500 --steps 40000",
     ]
     eval_examples = [
@@ -146,7 +233,9 @@ class SuperResolution(PairedGANTask):
             from imgen.plugins import create_loss
 
             try:
-                self.perceptual = create_loss("perceptual", weights_path=cfg.vgg_weights)
+                self.perceptual = create_loss(
+                    "perceptual", weights_path=cfg.vgg_weights, layer_weights=cfg.perceptual_layers
+                )
                 self.perceptual = self.perceptual.to(device)
             except WeightsUnavailable as exc:
                 if cfg.vgg_weights:
@@ -187,15 +276,57 @@ class SuperResolution(PairedGANTask):
     def dataset(self, cfg: SRConfig, root: str | None, split: str) -> torch.utils.data.Dataset:
         from imgen.data.datasets import ImageFolderDataset
 
-        return ImageFolderDataset(self.data_root(root), cfg.crop, augment=True, cache=cfg.cache)
+        if cfg.data_lr is not None:
+            from imgen_sr.data import PairedSRDataset
+
+            return PairedSRDataset(
+                self.data_root(root), cfg.data_lr, cfg.crop, cfg.scale, cache=cfg.cache
+            )
+        draw = None
+        if cfg.degradation == "realesrgan":
+            # Each sample's degradation is drawn in the loader, from the sample's seed.
+            draw = functools.partial(_draw_degradation, degradation_params(cfg))
+        return ImageFolderDataset(
+            self.data_root(root), cfg.crop, augment=True, cache=cfg.cache, draw=draw
+        )
 
     def prepare(self, batch: dict) -> dict:
+        from imgen.data.degradations import degrade, usm_sharp
         from imgen.data.resize import imresize
 
-        hr = batch["image"].to(self.device, non_blocking=True)
-        # LR exactly as the benchmarks' LR images are made: MATLAB's uint8 bicubic path.
-        lr = imresize(hr, 1 / self.cfg.scale)
-        return {"lr": lr.float().div_(255), "hr": hr.float().div_(255)}
+        cfg, device = self.cfg, self.device
+        hr = batch["image"].to(device, non_blocking=True)
+        if "lr" in batch:  # --data-lr: the LR images are given
+            lr = batch["lr"].to(device, non_blocking=True).float().div_(255)
+            return self._targets(lr, hr.float().div_(255))
+        if cfg.degradation == "bicubic" and not cfg.usm_gt:
+            # LR exactly as the benchmarks' LR images are made: MATLAB's uint8 bicubic path.
+            lr = imresize(hr, 1 / cfg.scale)
+            return {"lr": lr.float().div_(255), "hr": hr.float().div_(255)}
+        real = hr.float().div_(255)
+        # Real-ESRGAN makes the LR from the sharpened HR, which is also the pixel target.
+        source = usm_sharp(real) if cfg.usm_gt else real
+        if cfg.degradation == "bicubic":
+            lr = imresize(source, 1 / cfg.scale).clamp_(0, 1).mul_(255).round_().div_(255)
+        else:
+            params = {k: v.to(device, non_blocking=True) for k, v in batch["degradation"].items()}
+            lr = degrade(source, params, cfg.scale)
+        out = {"lr": lr, "hr": source}
+        if cfg.usm_gt:
+            out["hr_real"] = real
+        return out
+
+    def _targets(self, lr: torch.Tensor, hr: torch.Tensor) -> dict:
+        if not self.cfg.usm_gt:
+            return {"lr": lr, "hr": hr}
+        from imgen.data.degradations import usm_sharp
+
+        return {"lr": lr, "hr": usm_sharp(hr), "hr_real": hr}
+
+    def real_images(self, batch: dict) -> torch.Tensor:
+        # --usm-gt: L1 and perceptual against the sharpened HR, the discriminator's real
+        # images unsharpened (Real-ESRGAN's l1_gt_usm / percep_gt_usm on, gan_gt_usm off).
+        return batch.get("hr_real", batch["hr"])
 
     # -- math ----------------------------------------------------------------------------------
     def extra_losses(self, nets: dict, batch: dict, out: dict) -> dict:
