@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
@@ -383,7 +383,7 @@ def create_model(
     role: str = "generator",
     *,
     offered: dict[str, Any] | None = None,
-    task: str | None = None,
+    task: str | Sequence[str] | None = None,
     **kwargs: Any,
 ) -> Any:
     """Build the ``role`` model registered as ``name``.
@@ -399,13 +399,15 @@ def create_model(
 
         create_model("patchgan", "discriminator", ndf=8, offered={"scale": 4})  # no scale
     """
+    from imgen.registry import _for_task, task_names
+
     registry = registries().models(role)
     entry = registry.entry(name, task=task)
-    meant = entry.meta.get("tasks")
-    if task is not None and meant is not None and task not in meant:
-        others = [e.name for e in registry.entries() if task in (e.meta.get("tasks") or [task])]
+    names, meant = task_names(task), entry.meta.get("tasks")
+    if names and meant is not None and not any(n in meant for n in names):
+        others = [e.name for e in registry.entries() if _for_task(e, names)]
         raise RegistryError(
-            f"{role} {name!r} is for task {', '.join(meant)}, not {task!r}; {task}'s "
+            f"{role} {name!r} is for task {', '.join(meant)}, not {names[0]!r}; {names[0]}'s "
             f"{role}s: {', '.join(others) or 'none'}"
         )
     return _build(role, name, entry.load(), offered, kwargs)

@@ -1,5 +1,6 @@
 """Progress bars of the commands that go through files (``imgen predict``, ``imgen eval``):
-images done, megapixels per second, time left; on stderr, at most 80 columns wide.
+images done, megapixels per second, time left; on stderr, at most 80 columns wide, when stderr
+is a terminal (``IMGEN_PROGRESS=1``: always; ``--quiet``: never).
 
 ``imgen eval`` runs the task's own evaluation loop; it learns of each image through
 :func:`tick`, which :func:`imgen.data.read_or_skip` (how evaluations read their files) calls.
@@ -8,6 +9,7 @@ images done, megapixels per second, time left; on stderr, at most 80 columns wid
 from __future__ import annotations
 
 import contextvars
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -24,12 +26,15 @@ class Bar:
     def __init__(self, total: int | None, desc: str, unit: str, quiet: bool) -> None:
         from tqdm.auto import tqdm
 
+        # Shown on a terminal only (tqdm's disable=None), so that logs and pipes stay clean;
+        # IMGEN_PROGRESS=1 shows it anywhere.
+        shown = None if os.environ.get("IMGEN_PROGRESS") != "1" else False
         self._bar = tqdm(
             total=total,
             desc=desc,
             unit=unit,
             file=sys.stderr,
-            disable=quiet,
+            disable=True if quiet else shown,
             ncols=WIDTH,
             leave=True,
             mininterval=0.5,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,9 +44,16 @@ class Entry:
         return self.meta.get("help") or ""
 
 
-def _for_task(entry: Entry, task: str) -> bool:
+def task_names(task: str | Sequence[str] | None) -> tuple[str, ...]:
+    """A task name, or the names of a task and its ancestors (``Task.model_scope()``)."""
+    if task is None:
+        return ()
+    return (task,) if isinstance(task, str) else tuple(task)
+
+
+def _for_task(entry: Entry, names: tuple[str, ...]) -> bool:
     tasks = entry.meta.get("tasks")
-    return tasks is None or task in tasks
+    return tasks is None or any(name in tasks for name in names)
 
 
 class Registry:
@@ -80,7 +87,7 @@ class Registry:
     def remove(self, name: str) -> None:
         self._entries.pop(name, None)
 
-    def entry(self, name: str, *, task: str | None = None) -> Entry:
+    def entry(self, name: str, *, task: str | Sequence[str] | None = None) -> Entry:
         """The entry of ``name``; an unknown name is a RegistryError that suggests close
         names, among those meant for ``task`` when it is given (see :meth:`unknown_message`)."""
         try:
@@ -92,13 +99,14 @@ class Registry:
         """The loaded object registered as ``name``."""
         return self.entry(name).load()
 
-    def unknown_message(self, name: str, *, task: str | None = None) -> str:
+    def unknown_message(self, name: str, *, task: str | Sequence[str] | None = None) -> str:
         """Why ``name`` is unknown, with the closest names, or all of them. With ``task``,
         only entries meant for it count: those registered with ``tasks=[...]`` naming it, and
         those registered without ``tasks`` (for any task)."""
-        candidates = [e.name for e in self.entries() if task is None or _for_task(e, task)]
+        names = task_names(task)
+        candidates = [e.name for e in self.entries() if not names or _for_task(e, names)]
         close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
-        message = f"unknown {self.kind} {name!r}" + (f" for task {task!r}" if task else "")
+        message = f"unknown {self.kind} {name!r}" + (f" for task {names[0]!r}" if names else "")
         if close:
             return message + "; did you mean " + " or ".join(repr(c) for c in close) + "?"
         known = ", ".join(sorted(candidates)) or "none"

@@ -93,6 +93,12 @@ class Task:
         """
         raise NotImplementedError
 
+    def model_scope(self) -> tuple[str, ...]:
+        """The task names whose registered models this task builds (``register(...,
+        tasks=[...])``): its own and those of the tasks it extends, so that a plugin's
+        ``class TinySR(SuperResolution)`` takes sr's generators."""
+        return tuple(dict.fromkeys(c.name for c in type(self).__mro__ if getattr(c, "name", "")))
+
     def groups(self, nets: Nets) -> dict[str, list[str]]:
         """Which networks each optimizer updates; an empty "D" group means no D update."""
         return {
@@ -275,7 +281,7 @@ class GANTask(Task):
 
         offered = {"in_channels": in_channels, **self.cfg.discriminator_options()}
         return create_model(
-            self.cfg.discriminator, "discriminator", offered=offered, task=self.name
+            self.cfg.discriminator, "discriminator", offered=offered, task=self.model_scope()
         )
 
     def run_tiled(

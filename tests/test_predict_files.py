@@ -185,7 +185,8 @@ def test_outscale_sets_the_final_size(model_file, tmp_path):
         assert img.size == (15, 18)
 
 
-def test_progress_bar_goes_to_stderr_and_quiet_silences_it(model_file, tmp_path):
+def test_progress_bar_goes_to_stderr_and_quiet_silences_it(model_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("IMGEN_PROGRESS", "1")  # shown off a terminal too (CliRunner's stderr)
     Image.fromarray(photo()).save(tmp_path / "a.png")
     loud = CliRunner().invoke(
         cli,

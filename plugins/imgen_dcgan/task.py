@@ -191,7 +191,7 @@ class DCGAN(GANTask):
             "G": create_model(
                 cfg.generator,
                 "generator",
-                task=self.name,
+                task=self.model_scope(),
                 image_size=cfg.image_size,
                 z_dim=cfg.z_dim,
                 out_channels=cfg.channels,
@@ -204,7 +204,7 @@ class DCGAN(GANTask):
             nets["D"] = create_model(
                 cfg.discriminator,
                 "discriminator",
-                task=self.name,
+                task=self.model_scope(),
                 image_size=cfg.image_size,
                 in_channels=cfg.channels,
                 ndf=cfg.ndf,

@@ -259,7 +259,7 @@ class SuperResolution(PairedGANTask):
                 cfg.generator,
                 "generator",
                 offered=offered,
-                task=self.name,
+                task=self.model_scope(),
                 **(cfg.generator_options or {}),
             )
         except ValueError as exc:  # e.g. a scale the generator does not have

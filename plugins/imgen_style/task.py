@@ -108,7 +108,7 @@ class Style(GANTask):
             "upsample": cfg.upsample,
         }
         nets = {
-            name: create_model(cfg.generator, "generator", offered=offered, task=self.name)
+            name: create_model(cfg.generator, "generator", offered=offered, task=self.model_scope())
             for name in GS
         }
         if self.training:

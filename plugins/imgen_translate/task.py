@@ -123,7 +123,7 @@ class Translate(PairedGANTask):
             "encoder_weights": cfg.encoder_weights,
             "blocks": cfg.blocks,
         }
-        G = create_model(cfg.generator, "generator", offered=offered, task=self.name)
+        G = create_model(cfg.generator, "generator", offered=offered, task=self.model_scope())
         if self.training and weights_note(G):
             print(f"imgen: {weights_note(G)}", file=sys.stderr)
         return G
