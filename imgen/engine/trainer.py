@@ -185,6 +185,7 @@ class Trainer:
             seed_everything(cfg.seed + self.dist.rank)
         self.samples_per_step = cfg.batch_size * (self.task.d_steps() if "D" in self.groups else 1)
         self._fixed_batch: dict | None = None
+        self._said_labels = False
 
     # -- construction ------------------------------------------------------------------------
     def _optimizer(self, group: str, names: list[str]) -> torch.optim.Optimizer:
@@ -522,8 +523,17 @@ class Trainer:
             with autocast(self.device, self.dtype):
                 out = self.task.forward(nets, batch)
             columns = self.task.sample_columns(batch, out)
+            labels = list(self.task.sample_labels(batch, out))
+        if labels and len(labels) != len(columns):
+            if not self._said_labels:
+                self._said_labels = True
+                self._say(
+                    f"task {self.task.name!r} names {len(labels)} sample columns but draws "
+                    f"{len(columns)}; its sample grids go unlabelled (fix sample_labels())"
+                )
+            labels = []
         path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
-        save_grid(columns, path)
+        save_grid(columns, path, labels=labels or None)
         return path
 
     def evaluate(self) -> dict[str, Any] | None:
