@@ -95,6 +95,7 @@ def test_version(runner, flag):
         ["train"],
         ["eval"],
         ["predict"],
+        ["report"],
         ["train", "sr"],
         ["eval", "sr"],
     ],
@@ -109,7 +110,7 @@ def test_help_on_every_command_has_examples(runner, command, flag):
 
 def test_top_level_help_lists_the_commands(runner):
     result = invoke(runner, "--help")
-    for name in ("train", "eval", "predict", "tasks", "plugins", "models", "env"):
+    for name in ("train", "eval", "predict", "tasks", "plugins", "models", "env", "report"):
         assert f"  {name} " in result.output
 
 
@@ -155,7 +156,9 @@ print(f"exit={code} torch={'torch' in sys.modules}", file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["tasks"], ["plugins"]], ids=str)
+@pytest.mark.parametrize(
+    "args", [["--help"], ["--version"], ["tasks"], ["plugins"], ["report", "--help"]], ids=str
+)
 def test_light_commands_do_not_import_torch(args):
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMGEN_")}
     proc = subprocess.run(
