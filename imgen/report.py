@@ -225,8 +225,13 @@ def plot_png(
             marker="o" if evaluation or len(points) < 3 else None,
             markersize=3.5,
         )
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if values and min(values) > 0 and max(values) / min(values) > 50:
         axes.set_yscale("log")  # losses falling over decades
+    elif isinstance(axes.yaxis.get_major_formatter(), ScalarFormatter):
+        axes.yaxis.get_major_formatter().set_useOffset(False)  # 30.76, not +3.076e1 and 0.004
     axes.set_title(name, fontsize=10, loc="left")
     axes.set_xlabel("step", fontsize=8)
     axes.tick_params(labelsize=8)
@@ -263,9 +268,11 @@ th { background: #f6f6f6; font-weight: 600; } td.num { text-align: right;
      font-variant-numeric: tabular-nums; } td.best { font-weight: 700; }
 tr.differs td { background: #fff8e1; }
 .plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 8px; }
-figure { margin: 0; } figure img { width: 100%; height: auto; display: block; }
+figure { margin: 0; } figure img { height: auto; display: block; } .plots img { width: 100%; }
 figcaption { font-size: 12px; color: #555; margin: 2px 0 10px; }
-.samples img { max-width: 100%; image-rendering: pixelated; border: 1px solid #ddd; }
+.samples { display: flex; flex-wrap: wrap; gap: 4px 24px; align-items: flex-start; }
+.samples > div { max-width: 100%; }
+.samples img { max-width: 100%; image-rendering: pixelated; }
 details summary { cursor: pointer; color: #444; margin: 4px 0; }
 code { font-size: 12px; }
 """
@@ -325,20 +332,22 @@ def build_page(runs: Sequence[Run], page: Path) -> tuple[str, dict[str, Any]]:
         )
     parts.append(f'<div class="plots">{"".join(figures)}</div>')
 
-    parts.append("<h2>Samples</h2>")
+    parts.append('<h2>Samples</h2><div class="samples">')
     for run in runs:
-        parts.append(f"<h3>{chip(colours[run.label])}{esc(run.label)}</h3>")
+        parts.append(f"<div><h3>{chip(colours[run.label])}{esc(run.label)}</h3>")
         if not run.samples:
             parts.append('<p class="sub">no sample grid yet (samples/ is empty).</p>')
         for grid in run.samples:
             source = rel(grid, page)
             manifest["images"].append({"kind": "samples", "run": run.label, "source": source})
             parts.append(
-                f'<figure class="samples"><img alt="samples of {esc(run.label)} at step '
-                f'{sample_step(grid)}" data-source="{esc(source)}" '
+                f'<figure><img alt="samples of {esc(run.label)} at step {sample_step(grid)}" '
+                f'data-source="{esc(source)}" width="{shown_width(grid)}" '
                 f'src="{data_uri(grid.read_bytes())}"><figcaption>step {sample_step(grid):,} '
                 f"&middot; <code>{esc(source)}</code></figcaption></figure>"
             )
+        parts.append("</div>")
+    parts.append("</div>")
 
     parts.append("<h2>Config</h2>")
     parts.append(config_tables(runs, colours))
@@ -355,6 +364,16 @@ def build_page(runs: Sequence[Run], page: Path) -> tuple[str, dict[str, Any]]:
         + "\n</body></html>\n"
     )
     return document, manifest
+
+
+def shown_width(grid: Path) -> int:
+    """The width a sample grid is shown at: its own, or 2-4 times it (whole pixels) when it
+    is small (a 32-pixel crop)."""
+    from PIL import Image
+
+    with Image.open(grid) as image:
+        width = image.width
+    return width * max(1, min(4, 480 // max(width, 1)))
 
 
 def rel(path: Path, page: Path) -> str:
