@@ -39,6 +39,10 @@ PLOTTED_EVENTS = ("eval", "train")
 AXES = frozenset({"event", "time", "step", "minutes"})
 # Train keys that describe the run's speed and schedule rather than its losses: drawn last.
 PACE = ("lr", "steps_per_s", "data_wait")
+# Train curves of at least this many points are also drawn smoothed (EMA of this weight).
+SMOOTH_FROM = 8
+SMOOTHING = 0.6
+UNSMOOTHED = frozenset({"train/lr"})  # exact values: smoothing would only shift them
 COLOURS = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
     "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22",
@@ -211,11 +215,15 @@ def plot_png(
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     evaluation = name.startswith("eval/")
+    smooth = not evaluation and name not in UNSMOOTHED
     values = [v for _, _, points in lines for _, v in points]
     for label, colour, points in lines:
         if not points:
             continue
         steps, ys = zip(*points, strict=True)
+        if smooth and len(points) >= SMOOTH_FROM:  # noisy losses: light, then smoothed
+            axes.plot(steps, ys, color=colour, linewidth=0.9, alpha=0.3)
+            ys = smoothed(ys)
         axes.plot(
             steps,
             ys,
@@ -246,6 +254,15 @@ def plot_png(
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def smoothed(values: Sequence[float], weight: float = SMOOTHING) -> list[float]:
+    """An exponential moving average of ``values``, debiased (as TensorBoard smooths)."""
+    out, average = [], 0.0
+    for index, value in enumerate(values, start=1):
+        average = weight * average + (1 - weight) * value
+        out.append(average / (1 - weight**index))
+    return out
 
 
 def data_uri(data: bytes, mime: str = "image/png") -> str:
@@ -289,7 +306,7 @@ def number(value: Any) -> str:
         return f"{value:,}"
     if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
         return f"{value:.3e}"
-    return f"{value:.4g}" if abs(value) < 10 else f"{value:.2f}"
+    return f"{value:.4g}" if abs(value) < 1 else f"{value:.3f}"
 
 
 def chip(colour: str) -> str:
@@ -317,7 +334,11 @@ def build_page(runs: Sequence[Run], page: Path) -> tuple[str, dict[str, Any]]:
     parts.append("<h2>Validation</h2>")
     parts.append(validation(runs, colours))
 
-    parts.append("<h2>Curves</h2>")
+    parts.append(
+        '<h2>Curves</h2><p class="sub">one plot per number of metrics.jsonl; train curves of '
+        f"{SMOOTH_FROM} points or more (but lr) are drawn light as logged and dark smoothed "
+        f"(exponential moving average, weight {SMOOTHING}).</p>"
+    )
     if not names:
         parts.append('<p class="sub">metrics.jsonl has no train or eval lines yet.</p>')
     figures = []
@@ -515,11 +536,12 @@ def config_tables(runs: Sequence[Run], colours: dict[str, str]) -> str:
     else:
         out.append(f"<table><tr><th>option</th>{head}</tr>{''.join(row(k) for k in keys)}</table>")
     versions = "; ".join(
-        f"{esc(r.label)}: "
-        + ", ".join(f"{esc(k)} {esc(v)}" for k, v in r.info.get("versions", {}).items())
+        f"{esc(r.label)}: " + ", ".join(f"{esc(k)} {esc(v)}" for k, v in r.info["versions"].items())
         for r in runs
+        if r.info.get("versions")
     )
-    out.append(f'<p class="sub">versions: {versions}</p>')
+    if versions:
+        out.append(f'<p class="sub">versions: {versions}</p>')
     return "".join(out)
 
 

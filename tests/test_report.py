@@ -139,7 +139,7 @@ def test_one_run_report_plots_every_metric_and_shows_the_latest_grid(runs):
 
     # the validation table and the config
     eval_lines = [e for e in events if e["event"] == "eval"]
-    assert f"{eval_lines[-1]['psnr_y']:.2f}" in page.text
+    assert f'<td class="num">{eval_lines[-1]["psnr_y"]:.3f}</td>' in page.text
     assert "<code>num_feat</code>" in page.text and "finished" in page.text
 
 
