@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from imgen.cli import cli
-from imgen.report import AXES, Run, read_events, series_of
+from imgen.report import AXES, Run, read_events, series_of, smoothed
 
 pytest.importorskip("matplotlib")
 
@@ -244,3 +244,9 @@ def test_series_keep_the_later_value_of_a_step_logged_twice_and_skip_half_lines(
         "train/lr": [(2, 1e-3), (4, 1e-3), (6, 1e-3)],
         "eval/psnr": [(4, 30.0)],
     }
+
+
+def test_smoothing_is_a_debiased_moving_average():
+    assert smoothed([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])  # no pull towards 0
+    ys = smoothed([0.0, 1.0] * 10)
+    assert ys[0] == 0.0 and max(ys[4:]) - min(ys[4:]) < 0.5  # the zigzag flattened
