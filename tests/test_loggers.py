@@ -167,8 +167,7 @@ def test_a_plugin_logger_gets_the_scalars_and_the_sample_grids(recorder, tmp_pat
     grids = sorted((run / "samples").glob("step_*.png"))
     assert [(step, name, path) for _, step, name, path, _ in images] == [
         (2, "samples", grids[0]),
-        (4, "samples", grids[1]),
-        (4, "samples", grids[1]),  # the final grid, written again at the end
+        (4, "samples", grids[1]),  # once, though the last grid is written again at the end
     ]
     assert all(exists for *_, exists in images)
 
@@ -235,3 +234,16 @@ def test_tensorboard_writes_scalars_images_and_the_config(tmp_path, photo_folder
     assert "config/text_summary" in tags["tensors"]
     stored = json.loads((tmp_path / "run" / "config.json").read_text())
     assert stored["config"]["logger"] == "tensorboard"
+
+
+def test_tensorboard_keeps_the_checkpoint_steps_events_on_resume(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert train(tmp_path, "--steps", "4", "--logger", "tensorboard").exit_code == 0
+    run = tmp_path / "run"
+    result = train(tmp_path, "--steps", "6", "--resume", str(run))  # the stored --logger
+    assert result.exit_code == 0, result.output
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/pixel")] == [2, 4, 6]

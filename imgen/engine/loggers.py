@@ -10,8 +10,8 @@ with :func:`imgen.extras.require`). The main process then calls, on what it retu
 - ``log_scalars(step, values)`` where ``metrics.jsonl`` gets a ``train`` or ``eval`` line:
   every number of the line but the step, named ``"train/<key>"`` or ``"eval/<metric>"``
   (``train/g_loss``, ``train/lr``, ``train/steps_per_s``, ``eval/psnr``...);
-- ``log_image(step, name, path)`` for each sample grid (``name`` is ``"samples"``, ``path``
-  the PNG file in ``RUN/samples/``);
+- ``log_image(step, name, path)`` for each sample grid, once per step (``name`` is
+  ``"samples"``, ``path`` the PNG file in ``RUN/samples/``);
 - ``close()`` when training ends, however it ends.
 
 A logger that raises is reported once on stderr and switched off for the rest of the run:
@@ -67,8 +67,11 @@ class TensorBoardLogger(Logger):
     def open(self, run_dir: Path, config: dict[str, Any], step: int) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        # purge_step: a resumed run drops the events logged after its checkpoint
-        self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step or None)
+        # purge_step: a resumed run drops the events logged after its checkpoint's step (those
+        # of that step stay: the resumed run does not log them again)
+        self.writer = SummaryWriter(
+            str(run_dir / "tensorboard"), purge_step=step + 1 if step else None
+        )
         if not step:
             text = json.dumps(config, indent=2)
             self.writer.add_text("config", "    " + text.replace("\n", "\n    "), 0)
@@ -130,6 +133,7 @@ class Tracker:
         self.loggers = dict(loggers or {})
         self.say = say or (lambda message: print(f"imgen: {message}", file=sys.stderr))
         self.opened = False
+        self._imaged: dict[str, int] = {}
 
     @property
     def path(self) -> Path:
@@ -150,7 +154,9 @@ class Tracker:
                 self._each("log_scalars", int(values.get("step", 0)), prefixed(event, scalars))
 
     def image(self, step: int, name: str, path: Path) -> None:
-        if self.opened:
+        # once per step: the last grid of a run is written again after its final save
+        if self.opened and self._imaged.get(name) != step:
+            self._imaged[name] = step
             self._each("log_image", step, name, path)
 
     def close(self) -> None:
