@@ -1,4 +1,4 @@
-"""The core's own registrations: models, losses and metrics shared by every task.
+"""The core's own registrations: models, losses, metrics and loggers shared by every task.
 
 Registered lazily by ``"module:attribute"`` so that listing them does not import torch.
 """
@@ -84,4 +84,18 @@ def imgen_register_metrics(register):
         "imgen.metrics.builtin:lpips",
         higher_is_better=False,
         help="LPIPS (AlexNet); needs its weights in the torch hub cache",
+    )
+
+
+@hookimpl
+def imgen_register_loggers(register):
+    register(
+        "jsonl",
+        "imgen.engine.loggers:JsonlLogger",
+        help="metrics.jsonl in the run directory (always written)",
+    )
+    register(
+        "tensorboard",
+        "imgen.engine.loggers:TensorBoardLogger",
+        help="TensorBoard events in RUN/tensorboard/ (pip install 'imgen[tensorboard]')",
     )

@@ -30,10 +30,14 @@ def option(
     predict: bool = False,
     arch: bool = False,
     metavar: str | None = None,
+    repeatable: bool = False,
 ) -> Any:
     """A config field. ``eval=True`` also offers it on ``imgen eval TASK``; ``predict=True``
     on ``imgen predict --run RUN`` (for runs of this task); ``arch=True`` marks an option that
-    shapes a network, which ``--init RUN`` takes from that run unless it is given."""
+    shapes a network, which ``--init RUN`` takes from that run unless it is given.
+    ``repeatable=True`` (a str option holding a comma-separated list) may be given several
+    times on the command line: ``--logger a --logger b`` is ``"a,b"``, as is ``--logger a,b``
+    (and ``logger = "a,b"`` in a TOML file)."""
     return field(
         default=default,
         metadata={
@@ -42,8 +46,14 @@ def option(
             "predict": predict,
             "arch": arch,
             "metavar": metavar,
+            "repeatable": repeatable,
         },
     )
+
+
+def split_list(value: str | None) -> list[str]:
+    """The items of a comma-separated option (a ``repeatable`` one), blanks dropped, each once."""
+    return list(dict.fromkeys(item.strip() for item in (value or "").split(",") if item.strip()))
 
 
 @dataclass
@@ -91,6 +101,14 @@ class TrainConfig:
     workers: int = option(-1, "Data-loader worker processes (-1: 0 on CPU, else min(8, cores)).")
     log_every: int = option(50, "Log losses to metrics.jsonl every N steps.")
     sample_every: int = option(500, "Write a sample grid every N steps (0: never).")
+    logger: str = option(
+        "jsonl",
+        "Where the metrics and sample grids go, repeatable or comma-separated: jsonl "
+        "(metrics.jsonl, always written), tensorboard (RUN/tensorboard/; pip install "
+        "'imgen[tensorboard]'), or a plugin's logger (`imgen plugins` lists the loggers).",
+        metavar="NAME",
+        repeatable=True,
+    )
     save_every: int = option(1000, "Write a checkpoint every N steps (and always at the end).")
     keep: int = option(
         1,
@@ -146,6 +164,7 @@ class TrainConfig:
         check_float(self, "ema", 0, 1)
         check_float(self, "time_limit", 0)
         check_float(self, "dist_timeout", 0, low_open=True)
+        self.logger = ",".join(split_list(self.logger))
         if self.batch_size % self.grad_accum:
             raise UsageError(
                 f"--batch-size {self.batch_size} is not divisible by --grad-accum {self.grad_accum}"
@@ -230,6 +249,12 @@ def click_options(
             "default": f.default,
             "metavar": f.metadata.get("metavar"),
         }
+        if f.metadata.get("repeatable"):  # a comma-separated str: repeat or comma-join it
+            kwargs["multiple"] = True
+            kwargs["default"] = split_list(f.default)
+            kwargs["callback"] = lambda ctx, param, value: ",".join(split_list(",".join(value)))
+            params.append(click.Option([cli_name(f.name), f.name], show_default=True, **kwargs))
+            continue
         if tp is bool:
             decl = f"{cli_name(f.name)}/--no-{f.name.replace('_', '-')}"
             params.append(click.Option([decl], is_flag=True, show_default=True, **kwargs))

@@ -81,5 +81,26 @@ def imgen_register_formats(register):
 
 
 @hookspec
+def imgen_register_loggers(register):
+    """Register experiment trackers for ``imgen train --logger NAME`` (W&B, MLflow, Aim...):
+    ``register(name, factory, help=None)``.
+
+    ``factory()`` (or a ``"module:attribute"`` string naming it) is called without arguments
+    on every process before the run directory exists, and should raise
+    :class:`imgen.errors.UsageError` naming the pip command when what it needs is missing.
+    It returns an :class:`imgen.engine.loggers.Logger`, whose methods the main process calls:
+    ``open(run_dir, config, step)``, ``log_scalars(step, values)`` (``{"train/pixel": ...,
+    "eval/psnr": ...}``), ``log_image(step, name, path)`` (each sample grid's PNG) and
+    ``close()``.
+
+    Example::
+
+        @imgen.hookimpl
+        def imgen_register_loggers(register):
+            register("wandb", "imgen_wandb:WandbLogger", help="Weights & Biases")
+    """
+
+
+@hookspec
 def imgen_register_commands(cli):
     """Add top-level Click commands: ``cli.add_command(my_command)``."""

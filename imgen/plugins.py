@@ -37,6 +37,7 @@ REGISTER_HOOKS = {
     "imgen_register_losses": "losses",
     "imgen_register_metrics": "metrics",
     "imgen_register_formats": "formats",
+    "imgen_register_loggers": "loggers",
 }
 
 

@@ -1,4 +1,4 @@
-"""Named registries of tasks, models, losses and metrics.
+"""Named registries of tasks, models, losses, metrics, model-file formats and loggers.
 
 Entries may be registered lazily as ``"module:attribute"`` strings and are resolved on first
 use, so listing what is registered never imports torch.
@@ -147,6 +147,7 @@ class Registries:
     losses: Registry = field(default_factory=lambda: Registry("loss"))
     metrics: Registry = field(default_factory=lambda: Registry("metric"))
     formats: Registry = field(default_factory=lambda: Registry("format"))
+    loggers: Registry = field(default_factory=lambda: Registry("logger"))
 
     def models(self, role: str) -> Registry:
         """The registry of a model role: ``generator`` or ``discriminator``."""

@@ -204,6 +204,11 @@ class Task:
         """Images shown side by side in the sample grids (e.g. input | output | target)."""
         raise NotImplementedError
 
+    def sample_labels(self, batch: Batch, out: dict) -> list[str]:
+        """The name of each column of :meth:`sample_columns`, written above it in the sample
+        grids (short: a column may be 32 pixels wide); [] writes none (the default)."""
+        return []
+
     def evaluate(
         self, nets: Nets, root: str | None, *, metrics: Sequence[str] = (), **options: Any
     ) -> dict[str, Any]:
@@ -363,6 +368,7 @@ class PairedGANTask(GANTask):
       :meth:`extra_losses` + ``--gan-weight`` x the adversarial loss;
     - ``build``: G, plus D when training with ``--gan-weight`` > 0;
     - ``predict``: :meth:`predict_input` then G on any size, tiled with ``--tile``;
+    - ``sample_columns`` / ``sample_labels``: input | output | target;
     - ``evaluate``: the task's :attr:`metrics` and ``--metric`` ones over
       :meth:`eval_pairs`, per image and averaged; with ``reference_suffix``, also the input
       against the target (denoise: ``psnr_noisy``).
@@ -515,6 +521,9 @@ class PairedGANTask(GANTask):
 
     def sample_columns(self, batch: Batch, out: dict) -> list[torch.Tensor]:
         return [batch[self.input_key], out[self.output_key].clamp(0, 1), batch[self.target_key]]
+
+    def sample_labels(self, batch: Batch, out: dict) -> list[str]:
+        return ["input", "output", "target"]
 
     # -- evaluation ----------------------------------------------------------------------
     def degrade(self, target: torch.Tensor, index: int) -> torch.Tensor:

@@ -96,6 +96,10 @@ def test_version(runner, flag):
         ["eval"],
         ["predict"],
         ["degrade"],
+        ["report"],
+        ["import"],
+        ["export"],
+        ["formats"],
         ["train", "sr"],
         ["eval", "sr"],
     ],
@@ -110,7 +114,7 @@ def test_help_on_every_command_has_examples(runner, command, flag):
 
 def test_top_level_help_lists_the_commands(runner):
     result = invoke(runner, "--help")
-    for name in ("train", "eval", "predict", "degrade", "tasks", "plugins", "models", "env"):
+    for name in ("train", "eval", "predict", "degrade", "report", "tasks", "plugins", "models"):
         assert f"  {name} " in result.output
 
 
@@ -156,7 +160,9 @@ print(f"exit={code} torch={'torch' in sys.modules}", file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["tasks"], ["plugins"]], ids=str)
+@pytest.mark.parametrize(
+    "args", [["--help"], ["--version"], ["tasks"], ["plugins"], ["report", "--help"]], ids=str
+)
 def test_light_commands_do_not_import_torch(args):
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMGEN_")}
     proc = subprocess.run(

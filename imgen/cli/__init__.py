@@ -8,6 +8,7 @@
 ``cli.listing``        ``imgen tasks``, ``plugins``, ``models``, ``env``
 ``cli.install``        ``imgen install``, ``uninstall``, ``new-plugin`` (``cli.scaffold``)
 ``cli.bench``          ``imgen bench``
+``cli.report``         ``imgen report`` (the page itself: :mod:`imgen.report`)
 ``cli.common``         Click settings and error handling they all share
 =====================  ===================================================================
 
@@ -23,7 +24,7 @@ from typing import Any
 import click
 
 from imgen import __version__
-from imgen.cli import bench, degrade, install, listing, modelfiles, predict, train
+from imgen.cli import bench, degrade, install, listing, modelfiles, predict, report, train
 from imgen.cli.common import CONTEXT, fail
 from imgen.errors import ImgenError
 from imgen.failures import Failure, format_failures, reported_failures
@@ -82,6 +83,7 @@ def cli() -> None:
       imgen train sr --data ./photos --scale 4 --steps 20000
       imgen eval sr --run runs/sr-20261127-101500 --data ./Set5
       imgen predict --run runs/sr-20261127-101500 photo.png -o out/
+      imgen report runs/sr-20261127-101500
       imgen tasks
     """
 
@@ -95,6 +97,7 @@ for _command in [
     *listing.COMMANDS,  # tasks, plugins, models, env
     *install.COMMANDS,  # install, uninstall, new-plugin
     bench.bench,
+    report.report,
 ]:
     cli.add_command(_command)
 

@@ -23,13 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from imgen.config import to_dict
+from imgen.config import split_list, to_dict
 from imgen.data.sampler import SampleStream
 from imgen.engine import checkpoint as ckpt
 from imgen.engine import distributed
 from imgen.engine.device import autocast, default_workers, resolve_device, resolve_precision
 from imgen.engine.ema import EMA
 from imgen.engine.loading import load_network
+from imgen.engine.loggers import Tracker, make_loggers
 from imgen.engine.rundir import MetricsLog, new_run_dir, write_config
 from imgen.engine.samples import save_grid
 from imgen.engine.schedule import lr_factor
@@ -157,6 +158,8 @@ class Trainer:
         self.saved_step: int | None = None  # the step of the newest checkpoint, if any
         # The data is checked before a run directory exists: a bad --data leaves nothing behind.
         self.dataset = task.dataset(cfg, cfg.data, "train")
+        # So are the --logger names and packages (on every rank: each stops in one sentence).
+        loggers = make_loggers(split_list(cfg.logger))
         if cfg.init and not cfg.resume:
             self._load_init(cfg.init)
         if cfg.resume:
@@ -180,11 +183,16 @@ class Trainer:
                 },
                 world_size=world,
             )
-        self.log = MetricsLog(self.run_dir) if self.dist.is_main else _NoLog()
+        self.log = (
+            Tracker(MetricsLog(self.run_dir), loggers, say=self._say)
+            if self.dist.is_main
+            else _NoLog()
+        )
         if self.dist.enabled:  # the ranks' own randomness (dropout, pools) differs
             seed_everything(cfg.seed + self.dist.rank)
         self.samples_per_step = cfg.batch_size * (self.task.d_steps() if "D" in self.groups else 1)
         self._fixed_batch: dict | None = None
+        self._said_labels = False
 
     # -- construction ------------------------------------------------------------------------
     def _optimizer(self, group: str, names: list[str]) -> torch.optim.Optimizer:
@@ -522,8 +530,18 @@ class Trainer:
             with autocast(self.device, self.dtype):
                 out = self.task.forward(nets, batch)
             columns = self.task.sample_columns(batch, out)
+            labels = list(self.task.sample_labels(batch, out))
+        if labels and len(labels) != len(columns):
+            if not self._said_labels:
+                self._said_labels = True
+                self._say(
+                    f"task {self.task.name!r} names {len(labels)} sample columns but draws "
+                    f"{len(columns)}; its sample grids go unlabelled (fix sample_labels())"
+                )
+            labels = []
         path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
-        save_grid(columns, path)
+        save_grid(columns, path, labels=labels or None)
+        self.log.image(self.step, "samples", path)
         return path
 
     def evaluate(self) -> dict[str, Any] | None:
@@ -570,6 +588,7 @@ class Trainer:
         try:
             return self._fit()
         finally:
+            self.log.close()
             torch.use_deterministic_algorithms(previous)
             self.dist.close()
 
@@ -591,6 +610,7 @@ class Trainer:
             for k, v in self.prepare_batch(next(iter(self._sample_loader()))).items()
         }
         ckpt.set_rng_state(rng)
+        self.log.open(self.run_dir, to_dict(cfg), self.step)
         self.log.write(
             "start",
             step=self.step,
@@ -750,9 +770,18 @@ class _TrainingBar:
 
 
 class _NoLog:
-    """The metrics log of ranks other than 0: they write nothing."""
+    """The metrics log and loggers of ranks other than 0: they write nothing."""
+
+    def open(self, run_dir: Path, config: dict[str, Any], step: int) -> None:
+        pass
 
     def write(self, event: str, **values: Any) -> None:
+        pass
+
+    def image(self, step: int, name: str, path: Path) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
     def read(self) -> list[dict[str, Any]]:

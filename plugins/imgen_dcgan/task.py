@@ -341,6 +341,11 @@ class DCGAN(GANTask):
             return list(out["grid"].unbind(1))
         return [batch["image"], out["fake"]] if "image" in batch else [out["fake"]]
 
+    def sample_labels(self, batch: dict, out: dict) -> list[str]:
+        if "grid" in out:  # columns of noise vectors: nothing to name
+            return []
+        return ["real", "fake"] if "image" in batch else ["fake"]
+
     def predict(self, nets: dict, image: torch.Tensor, **options: Any) -> torch.Tensor:
         raise UsageError(
             "dcgan generates images from noise and takes no input image; use "

@@ -242,6 +242,9 @@ class Style(GANTask):
     def sample_columns(self, batch: dict, out: dict) -> list[torch.Tensor]:
         return [batch["A"], out["fake_B"], out["rec_A"], batch["B"], out["fake_A"], out["rec_B"]]
 
+    def sample_labels(self, batch: dict, out: dict) -> list[str]:
+        return ["A", "fake B", "rec A", "B", "fake A", "rec B"]
+
     def evaluate(
         self,
         nets: dict,
