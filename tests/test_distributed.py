@@ -57,6 +57,12 @@ CASES = {
             "gan_loss": "vanilla",
             "perceptual_weight": 0.0,
             "discriminator": "unet",
+            # Adam's first steps are the gradients' signs: where the critic's gradient is at
+            # rounding level the sign is noise (1 process on 1 thread against 2 threads differs
+            # by 0.6 % of D's change at batch 4, 3 steps); a batch of 8 and 2 steps keep the
+            # comparison above that floor.
+            "batch_size": 8,
+            "steps": 2,
         },
     ),
     "translate-sync-bn": (
@@ -132,7 +138,7 @@ def one_process(task_name: str, options: dict, out: Path) -> tuple[dict, dict, s
         for name, net in trainer.nets.items()
         for k, v in net.state_dict().items()
     }
-    dead = without_effect(trainer.nets) if task_name == "style" else set()
+    dead = without_effect(trainer.nets)
     trainer.fit()
     return initial, final_weights(out / "one"), dead
 
@@ -142,11 +148,17 @@ def without_effect(nets: dict[str, torch.nn.Module]) -> set[str]:
     after it subtracts again (the reference ResNet keeps them). Adam turns their rounding
     noise into full-size steps of random sign, which say nothing about the training, so the
     comparison leaves them out (they do not change any output)."""
+    import copy
+
     dead = set()
-    for name, net in nets.items():
+    for name, original in nets.items():
+        net = copy.deepcopy(original)  # a forward in train mode moves SN and BN state
         probe = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
         net.zero_grad()
-        out = net(probe)
+        try:
+            out = net(probe)
+        except (RuntimeError, ValueError):  # not a network of images (DCGAN's G takes z)
+            continue
         (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(1))).sum().backward()
         grads = {k: p.grad for k, p in net.named_parameters() if p.grad is not None}
         largest = max(float(g.abs().max()) for g in grads.values())
@@ -175,7 +187,7 @@ def relative_change_difference(
 def test_two_processes_train_like_one_at_the_same_global_batch(case, data, tmp_path):
     task_name, extra = CASES[case]
     folder = data["domains"] if task_name == "style" else data["images"]
-    options = {**COMMON, **extra, "data": str(folder), "batch_size": 4}
+    options = {**COMMON, "batch_size": 4, **extra, "data": str(folder)}
     w0, w1, dead = one_process(task_name, options, tmp_path / "one")
     args = ["train", task_name, *cli_args(options), "--out", tmp_path / "two", "--name", "two"]
     result = run_imgen(*map(str, args), "--nproc", "2")
