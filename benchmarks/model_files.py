@@ -28,7 +28,7 @@ import torch
 from _common import write_json
 from PIL import Image
 
-from imgen.nn.scaling import ImageFunction
+from imgen.nn.image_function import ImageFunction
 from imgen.plugins import create_model
 from imgen.testing import layouts
 
@@ -66,12 +66,12 @@ LAYOUTS = [
     ("PyTorch examples DCGAN netG_epoch_24", "netG_epoch_24.pth",
      lambda: net("generator", "dcgan"), lambda s: s, 0, False),
     ("PyTorch examples DCGAN netD_epoch_24", "netD_epoch_24.pth",
-     lambda: net("discriminator", "dcgan"), layouts.dcgan_example_discriminator, 0, False),
+     lambda: net("discriminator", "dcgan"), layouts.dcgan_example_discriminator, 64, False),
     ("Real-ESRGAN RealESRGAN_x4plus_netD (hook SN)", "RealESRGAN_x4plus_netD.pth",
      lambda: net("discriminator", "unet"),
-     lambda s: {"params": layouts.hook_spectral_norm_keys(s)}, 0, False),
+     lambda s: {"params": layouts.hook_spectral_norm_keys(s)}, 64, False),
     ("ESRGAN VGG-style discriminator", "ESRGAN_netD.pth",
-     lambda: net("discriminator", "vgg"), lambda s: {"params": s}, 0, False),
+     lambda: net("discriminator", "vgg"), lambda s: {"params": s}, 128, False),
 ]  # fmt: skip
 
 
@@ -98,11 +98,10 @@ def check_layout(row: tuple, work: Path, photo_dir: Path) -> dict[str, Any]:
     if "G" not in found.weights and not any(k.startswith("G") for k in found.weights):
         fresh = make()
         fresh.load_state_dict(next(iter(found.weights.values())))  # strict
-        x = torch.rand(1, 3, 128, 128) if "vgg" in filename.lower() or "netD_" in filename else None
         out["strict_load"] = True
-        if x is not None:
-            with torch.no_grad():
-                out["max_abs_diff"] = float((fresh(x) - network(x)).abs().max())
+        x = torch.rand(2, 3, side, side, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            out["max_abs_diff"] = float((fresh.eval()(x) - network.eval()(x)).abs().max())
         imported = None
         if "x4plus_netD" in filename:  # with its generator, as users import it
             generator = work / "RealESRGAN_x4plus.pth"
