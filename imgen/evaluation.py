@@ -216,13 +216,13 @@ def predict_files(
                     bar.write(f"imgen: note: {note}")
             if fmt == "PNG" and target.suffix.lower() != ".png":
                 target = target.with_suffix(".png")
-            # 8-bit colour: uint8 levels straight from the (tiled) blend, no float copy.
-            wants_levels = picture.depth == 8 and not picture.gray and not picture.has_alpha
+            # Colour at its own size: integer levels straight from the (tiled) blend, never a
+            # float copy of the whole output (16000x12000 RGB: 0.58 GB in uint8, 2.3 in float).
+            as_levels = not (picture.gray or picture.has_alpha or outscale)
+            levels = torch.uint16 if picture.depth == 16 else torch.uint8
             with torch.inference_mode():
                 result = model.predict_tensor(
-                    picture.color(),
-                    out_dtype=torch.uint8 if wants_levels and not outscale else None,
-                    **options,
+                    picture.color(), out_dtype=levels if as_levels else None, **options
                 )
                 pixels = finish(picture, result, outscale=outscale)
             write_picture(target, pixels, fmt, picture)

@@ -108,12 +108,12 @@ def _axis_weights(
     return lo * scale, hi * scale, weights
 
 
-QUANTIZED = {torch.uint8: 255.0}
+QUANTIZED = {torch.uint8: 255.0, torch.uint16: 65535.0}
 
 
 def quantize(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """A [0, 1] image as integer levels of ``dtype`` (uint8: 0..255): clamped, rounded half to
-    even, NaN as 0, computed in float32 on the tensor's device."""
+    """A [0, 1] image as integer levels of ``dtype`` (uint8: 0..255, uint16: 0..65535):
+    clamped, rounded half to even, NaN as 0, computed in float32 on the tensor's device."""
     if dtype not in QUANTIZED:
         names = ", ".join(str(d).removeprefix("torch.") for d in QUANTIZED)
         raise ValueError(f"out_dtype must be a float dtype or one of {names}, got {dtype}.")

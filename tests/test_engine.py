@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -303,6 +305,21 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
         atomic_write(target, broken)
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_atomic_write_gives_the_permissions_open_would(tmp_path):
+    """Not the owner-only 0o600 of a temporary file: outputs are shared and served."""
+    umask = os.umask(0o027)
+    try:
+        atomic_write(tmp_path / "new.png", lambda tmp: Path(tmp).write_text("x"))
+        (tmp_path / "old.png").write_text("old")
+        os.chmod(tmp_path / "old.png", 0o604)
+        atomic_write(tmp_path / "old.png", lambda tmp: Path(tmp).write_text("y"))
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "new.png").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "old.png").stat().st_mode) == 0o604
 
 
 def test_fixed_seed_gives_same_first_step(photo_folder, tmp_path):

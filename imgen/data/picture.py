@@ -6,14 +6,14 @@ prediction must give back what it was given: a 16-bit PNG or TIFF comes out 16-b
 without 8-bit quantisation), a gray image gray, an image with alpha with its alpha (resized to
 the output, then put back), and the ICC profile and EXIF of the input go with the output.
 
-The formats' libraries: Pillow for 8-bit images and 16-bit gray; pypng for 16-bit RGB(A)
-PNG, which Pillow reduces to 8 bits; tifffile for TIFF (any depth). Reading shares
+The formats' libraries: Pillow for 8-bit images and 16-bit gray; pypng to read 16-bit RGB(A)
+PNG, which Pillow reduces to 8 bits; tifffile for TIFF (any depth). PNG is written by
+:mod:`imgen.data.png_writer`, which streams a large output instead of copying it. Reading shares
 :mod:`imgen.data.folder`'s guards (decompression bombs, one-sentence errors).
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,11 +143,11 @@ def _exif_after_transpose(img: Image.Image) -> bytes | None:
 
 
 def _png_is_deep_color(path: Path) -> bool:
-    """A 16-bit RGB or RGBA PNG (IHDR bit depth 16, colour type 2 or 6), which Pillow would
-    read as 8-bit."""
+    """A 16-bit RGB, RGBA or gray + alpha PNG (IHDR bit depth 16, colour type 2, 6 or 4),
+    which Pillow would read as 8-bit."""
     with open(path, "rb") as f:
         head = f.read(26)
-    return len(head) == 26 and head[24] == 16 and head[25] in (2, 6)
+    return len(head) == 26 and head[24] == 16 and head[25] in (2, 4, 6)
 
 
 def _read_deep_png(path: Path) -> Picture:
@@ -230,11 +230,13 @@ def finish(
     output, bilinear), resized to ``outscale`` x the input when asked, at its depth."""
     height, width = picture.pixels.shape[:2]
     levels = picture.levels
-    if output.dtype == torch.uint8 and not picture.gray and not picture.has_alpha and not outscale:
-        return output[0].permute(1, 2, 0).cpu().numpy()  # the common case: no float copy
+    integer = not output.dtype.is_floating_point
+    if integer and not picture.gray and not picture.has_alpha and not outscale:
+        # The common case: the levels as they are, an (H, W, C) view with no copy.
+        return output[0].permute(1, 2, 0).cpu().numpy()
     y = output.float()
-    if output.dtype == torch.uint8:
-        y = y / 255.0
+    if integer:
+        y = y / (65535.0 if output.dtype == torch.uint16 else 255.0)
     if picture.gray:
         y = (y * torch.tensor(LUMA, device=y.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
     size = y.shape[-2:]
@@ -277,45 +279,20 @@ def _write(path: Path, pixels: np.ndarray, fmt: str, like: Picture) -> None:
             path, array, photometric=photometric, extrasamples=extras, compression="zlib", **kwargs
         )
         return
-    if fmt == "PNG" and pixels.dtype == np.uint16 and channels in (3, 4):
-        _write_deep_png(path, pixels, like)
+    if fmt == "PNG":  # streamed in stripes: no copy of a large output (see png_writer)
+        from imgen.data.png_writer import write_png
+
+        exif = like.exif.removeprefix(EXIF_HEADER) if like.exif else None
+        write_png(path, pixels, icc=like.icc, exif=exif)
         return
-    if pixels.dtype == np.uint16:  # 16-bit gray: Pillow's I;16 (PNG)
-        image = Image.fromarray(pixels[:, :, 0]) if channels == 1 else None  # mode I;16
-        if image is None:  # gray + alpha at 16 bits: pypng
-            _write_deep_png(path, pixels, like)
-            return
-    else:
-        image = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels)  # L/LA/RGB/RGBA
+    image = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels)  # L/LA/RGB/RGBA
     options: dict = {}
     if like.icc:
         options["icc_profile"] = like.icc
-    if like.exif and fmt in ("JPEG", "PNG", "WEBP"):
+    if like.exif and fmt in ("JPEG", "WEBP"):
         options["exif"] = like.exif
     if fmt == "JPEG":
         options["quality"] = 95
     if fmt == "WEBP":
         options["lossless"] = True
     image.save(path, format=fmt, **options)
-
-
-def _write_deep_png(path: Path, pixels: np.ndarray, like: Picture) -> None:
-    import zlib
-
-    import png
-
-    height, width, channels = pixels.shape
-    writer = png.Writer(
-        width, height, greyscale=channels in (1, 2), alpha=channels in (2, 4), bitdepth=16
-    )
-    buffer = io.BytesIO()
-    writer.write(buffer, pixels.reshape(height, width * channels))
-    chunks = list(png.Reader(bytes=buffer.getvalue()).chunks())
-    extra = []
-    if like.icc:
-        extra.append((b"iCCP", b"icc\0\0" + zlib.compress(like.icc)))
-    if like.exif:
-        extra.append((b"eXIf", like.exif.removeprefix(EXIF_HEADER)))
-    chunks = chunks[:1] + extra + chunks[1:]  # after IHDR, before the pixel data
-    with open(path, "wb") as f:
-        png.write_chunks(f, chunks)

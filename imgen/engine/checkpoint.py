@@ -17,6 +17,7 @@ import json
 import os
 import random
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -41,16 +42,28 @@ class CheckpointError(ImgenError):
 
 
 def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: a crash never leaves half a file."""
+    """Call ``write(tmp_path)`` then rename over ``path``: a crash never leaves half a file.
+
+    The file gets the permissions ``open`` would give it (or keeps those of the file it
+    replaces), not the owner-only ones of a temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else _new_file_mode()
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _new_file_mode() -> int:
+    """0o666 less the umask, as ``open`` creates files (reading the umask means setting it)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 # -- weights -------------------------------------------------------------------------------------
