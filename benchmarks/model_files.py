@@ -124,7 +124,9 @@ def check_layout(row: tuple, work: Path, photo_dir: Path) -> dict[str, Any]:
         out["max_abs_diff"] = float((got - want).abs().max())
         task = model.task
         commands = {
-            "predict": imgen_cli("predict", "--weights", path, photo_dir, "-o", work / "p"),
+            "predict": imgen_cli(
+                "predict", "--weights", path, photo_dir, "-o", work / f"predicted_{filename}"
+            ),
             "eval": imgen_cli("eval", task, "--weights", path, "--data", photo_dir)
             if task == "sr"
             else None,
@@ -164,9 +166,9 @@ def onnx_speed(work: Path, repeats: int) -> list[dict[str, Any]]:
     for title, network, side, signed in cases:
         function = ImageFunction(network, signed=signed).eval()
         path = work / f"speed_{side}.onnx"
-        report = export(
-            function, path, fmt="onnx", metadata={"task": "bench"}, size=side, dynamic=True
-        )
+        multiple = getattr(network, "required_multiple", 1)  # the U-Net's 256
+        metadata = {"task": "bench", "multiple": multiple}
+        report = export(function, path, fmt="onnx", metadata=metadata, size=side, dynamic=True)
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
