@@ -113,7 +113,11 @@ class ImageSet:
         else:
             self._images = None
             _, self.paths = probe_images(paths, min_size=min_size, warn=warn)
-        self._decode = StandIns(self.paths, lambda i: decode_image(self.paths[i]), warn)
+        # A method, not a lambda: workers started with spawn (macOS, Windows) pickle the set.
+        self._decode = StandIns(self.paths, self._decode_file, warn)
+
+    def _decode_file(self, index: int) -> np.ndarray:
+        return decode_image(self.paths[index])
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -3,6 +3,7 @@ makes of it."""
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,8 @@ def check_dataset(
     ranges: Mapping[str, Range] | None = None,
     batch_size: int = 2,
 ) -> dict[str, tuple[int, ...]]:
-    """Check a task's training data: seed-addressed items and a prepared batch in range.
+    """Check a task's training data: seed-addressed items, a dataset that pickles (for spawned
+    loader workers) and a prepared batch in range.
 
     Args:
         task: a task already ``setup()`` for training (``prepare`` uses its device).
@@ -103,6 +105,17 @@ def check_dataset(
             "(crop, flip, noise) from the seed, e.g. with imgen.data.sample_rng(seed), so that "
             "--resume is exact",
         )
+    try:  # loader workers started with spawn (macOS, Windows) get the dataset pickled
+        copy = pickle.loads(pickle.dumps(dataset))
+    except Exception as exc:
+        raise _fail(
+            subject,
+            f"the dataset cannot be pickled ({type(exc).__name__}: {exc}), so data-loader "
+            "workers started with spawn (macOS, Windows) fail; keep lambdas, local functions "
+            "and open files out of it (methods pickle)",
+        ) from None
+    if not _same_item(first, copy[(0, 1234)]):
+        raise _fail(subject, "a pickled copy of the dataset gives other items than the dataset")
     for key, value in first.items():  # (C, H, W) images; other tensors (noise...) if declared
         if (
             isinstance(value, torch.Tensor)

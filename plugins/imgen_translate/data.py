@@ -265,9 +265,10 @@ class _Source:
         if not cache:
             self._data = []
         # Not cached, a pair whose file can no longer be decoded is replaced by the next one.
-        self._decode = StandIns(
-            self.paths, lambda i: tuple(decode_image(p) for p in self.paths[i]), warn
-        )
+        self._decode = StandIns(self.paths, self._decode_files, warn)  # a method: picklable
+
+    def _decode_files(self, index: int) -> tuple[np.ndarray, ...]:
+        return tuple(decode_image(p) for p in self.paths[index])
 
     def __len__(self) -> int:
         return len(self.paths)
