@@ -69,14 +69,10 @@ def _hw(size: tuple[int, int]) -> str:
 
 def require_onnx() -> tuple[Any, Any]:
     """``(onnx, onnxruntime)``, or one sentence saying how to install them."""
-    try:
-        import onnx
-        import onnxruntime
-    except ImportError as exc:
-        raise UsageError(
-            f"ONNX needs the export extra ({exc.name} is missing): pip install 'imgen[export]'"
-        ) from None
-    return onnx, onnxruntime
+    from imgen.extras import require
+
+    install = "pip install 'imgen[export]'"
+    return require("onnx", "ONNX models", install), require("onnxruntime", "ONNX models", install)
 
 
 def parity_sizes(base: int, multiple: int, minimum: int, dynamic: bool) -> list[tuple[int, int]]:
