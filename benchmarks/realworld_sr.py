@@ -1,23 +1,28 @@
 """Real-world SR: a model trained on Real-ESRGAN's degradations against one trained on bicubic.
 
-    python benchmarks/realworld_sr.py --minutes 20 --json benchmarks/results/realworld_sr.json
+    python benchmarks/realworld_sr.py --steps 2000 --json benchmarks/results/realworld_sr.json
 
 1. A real-world test set: `imgen degrade --data SET14/HR --preset realesrgan --scale 4 --seed 0`
    (the LR images), beside Set14's HR images, as an `HR/` + `LR/` folder `imgen eval sr` reads.
-2. Two PSNR-oriented SRResNet x4 runs on SunHays80 for --minutes of training time each (the
-   engine's clock), the same options but `--degradation realesrgan` or `bicubic`.
-3. `imgen eval sr` of both, and of plain bicubic upscaling, on the degraded Set14 (Y-PSNR and
-   SSIM, BasicSR's protocol) and on the clean Set5 x4.
-4. A picture: degraded input (nearest, x4) | bicubic-trained | realesrgan-trained | ground
-   truth, for a crop of a Set14 image.
+2. Two PSNR-oriented x4 runs on SunHays80 of exactly --steps steps each, the same options and
+   seed but `--degradation realesrgan` or `bicubic` (generator: --generator-options, by default
+   a slim SRResNet, 32 features and 6 blocks, the fastest that learns well on 2 CPU cores).
+3. With --recipe, two more runs at the same budget with `imgen train sr`'s defaults (the
+   two-phase ESRGAN recipe: pixel-loss pretraining, then the GAN) against `--pretrain-steps 0`
+   (the GAN from step 0).
+4. `imgen eval sr` of every run, and of plain bicubic upscaling, on the degraded Set14 (Y-PSNR,
+   SSIM and LPIPS where its weights are present; BasicSR's protocol) and on the clean Set5 x4.
+5. A picture: degraded input (nearest, x4) | bicubic upscaling | bicubic-trained |
+   realesrgan-trained | ground truth, for a crop of a Set14 image.
 
-Arguments after `--` go to both `imgen train sr` runs.
+Arguments after `--` go to every `imgen train sr` run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -28,28 +33,42 @@ import numpy as np
 from _common import write_json
 from PIL import Image
 
+METRICS = ("psnr_y", "ssim_y", "lpips")
+
 
 def imgen(*args: object) -> str:
     command = [sys.executable, "-m", "imgen", *map(str, args)]
-    print("$ imgen " + " ".join(map(str, args)), flush=True)
+    print("$ imgen " + shlex.join(map(str, args)), flush=True)
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
 def evaluate(data: Path, *, run: Path | None = None) -> dict[str, float]:
     source = ["--run", run] if run else ["--generator", "bicubic", "--scale", "4"]
     report = json.loads(imgen("eval", "sr", *source, "--data", data, "--json", "-q"))
-    return {k: round(v, 4) for k, v in report["metrics"].items() if k in ("psnr_y", "ssim_y")}
+    return {k: round(v, 4) for k, v in report["metrics"].items() if k in METRICS}
+
+
+def bicubic_upscale(lr: Path, size: tuple[int, int]) -> np.ndarray:
+    import torch
+
+    from imgen.data.resize import imresize
+
+    x = torch.from_numpy(np.asarray(Image.open(lr).convert("RGB"))).permute(2, 0, 1)[None]
+    up = imresize(x.float() / 255, 4).clamp(0, 1).mul(255).round().byte()[0]
+    return up.permute(1, 2, 0).numpy()[: size[1], : size[0]]
 
 
 def picture(test: Path, runs: dict[str, Path], out: Path, name: str, box: tuple) -> None:
-    """degraded input | bicubic-trained | realesrgan-trained | ground truth, one crop."""
+    """degraded input | bicubic | bicubic-trained | realesrgan-trained | ground truth."""
     work = out.parent / "picture-work"
-    columns = [np.asarray(Image.open(test / "LR" / name).convert("RGB").resize(
-        Image.open(test / "HR" / name).size, Image.Resampling.NEAREST))]  # fmt: skip
+    hr = Image.open(test / "HR" / name).convert("RGB")
+    lr = test / "LR" / name
+    columns = [np.asarray(Image.open(lr).convert("RGB").resize(hr.size, Image.Resampling.NEAREST))]
+    columns.append(bicubic_upscale(lr, hr.size))
     for label in ("bicubic", "realesrgan"):
-        imgen("predict", "--run", runs[label], test / "LR" / name, "-o", work / label, "-q")
+        imgen("predict", "--run", runs[label], lr, "-o", work / label, "-q")
         columns.append(np.asarray(Image.open(work / label / name).convert("RGB")))
-    columns.append(np.asarray(Image.open(test / "HR" / name).convert("RGB")))
+    columns.append(np.asarray(hr))
     top, left, size = box
     crops = []
     for c in columns:
@@ -59,13 +78,35 @@ def picture(test: Path, runs: dict[str, Path], out: Path, name: str, box: tuple)
     shutil.rmtree(work, ignore_errors=True)
 
 
+def train(out: Path, name: str, args: argparse.Namespace, *options: object) -> Path:
+    run = out / name
+    if not (run / "checkpoints" / "last.safetensors").exists():
+        shutil.rmtree(run, ignore_errors=True)
+        limit = ["--time-limit", args.minutes] if args.minutes else []
+        imgen("train", "sr", "--data", args.train, "--scale", 4, "--steps", args.steps,
+              "--seed", args.seed, "--batch-size", args.batch_size, "--crop", args.crop,
+              *shlex.split(args.generator_options), "--sample-every", 0, "--save-every", 500,
+              "--out", out, "--name", name, *limit, *options, *args.train_args)  # fmt: skip
+    return run
+
+
+def last_event(run: Path) -> dict:
+    events = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return [e for e in events if e["event"] in ("train", "end")][-1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", default="../shared/data/sr/SunHays80")
     parser.add_argument("--set14", default="../shared/data/sr/Set14/HR")
     parser.add_argument("--set5", default="../shared/data/sr/Set5")
-    parser.add_argument("--minutes", type=float, default=20.0)
-    parser.add_argument("--steps", type=int, default=600, help="the runs' --steps (schedule)")
+    parser.add_argument("--steps", type=int, default=2000, help="every run's --steps")
+    parser.add_argument("--minutes", type=float, default=None, help="optional --time-limit")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--generator-options", default="--num-feat 32 --num-block 6")
+    parser.add_argument("--recipe", action="store_true", help="also the two-phase recipe runs")
     parser.add_argument("--out", default="runs/realworld")
     parser.add_argument("--json", default="benchmarks/results/realworld_sr.json")
     parser.add_argument("--picture", default="benchmarks/results/realworld_sr.png")
@@ -78,41 +119,52 @@ def main() -> None:
         imgen("degrade", "--data", args.set14, "--preset", "realesrgan", "--scale", 4,
               "--seed", 0, "-o", test / "LR")  # fmt: skip
         shutil.copytree(args.set14, test / "HR", dirs_exist_ok=True)
-    runs = {}
-    for label in ("realesrgan", "bicubic"):
-        run = out / f"srresnet-{label}"
-        if not (run / "checkpoints" / "last.safetensors").exists():
-            shutil.rmtree(run, ignore_errors=True)
-            imgen("train", "sr", "--data", args.train, "--scale", 4, "--gan-weight", 0,
-                  "--degradation", label, "--steps", args.steps, "--time-limit", args.minutes,
-                  "--sample-every", 0, "--save-every", 200, "--out", out, "--name", run.name,
-                  *args.train_args)  # fmt: skip
-        runs[label] = run
+    runs = {
+        label: train(out, f"psnr-{label}", args, "--gan-weight", 0, "--degradation", label)
+        for label in ("realesrgan", "bicubic")
+    }
+    named = {
+        "trained on realesrgan (PSNR, L1)": runs["realesrgan"],
+        "trained on bicubic (PSNR, L1)": runs["bicubic"],
+    }
+    if args.recipe:
+        named["default recipe (two phases)"] = train(out, "recipe-two-phase", args)
+        named["GAN from step 0 (--pretrain-steps 0)"] = train(
+            out, "recipe-gan-only", args, "--pretrain-steps", 0
+        )
     rows = {
         "bicubic upscaling": {
             "real-world Set14": evaluate(test),
             "Set5 x4 (clean)": evaluate(Path(args.set5)),
         }
     }
-    for label, run in runs.items():
-        events = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-        last = [e for e in events if e["event"] in ("train", "end")][-1]
-        rows[f"SRResNet trained on {label}"] = {
+    for name, run in named.items():
+        last = last_event(run)
+        rows[name] = {
             "real-world Set14": evaluate(test, run=run),
             "Set5 x4 (clean)": evaluate(Path(args.set5), run=run),
             "steps": last["step"],
             "minutes": last["minutes"],
         }
-    print("\n| model | real-world Set14 Y-PSNR | SSIM | clean Set5 x4 Y-PSNR | SSIM | steps |")
-    print("|---|---:|---:|---:|---:|---:|")
+    lp = any("lpips" in r[k] for r in rows.values() for k in ("real-world Set14",))
+    head = "| model | degraded Set14 Y-PSNR | SSIM |" + (" LPIPS |" if lp else "")
+    head += " clean Set5 x4 Y-PSNR | SSIM |" + (" LPIPS |" if lp else "") + " steps |"
+    print("\n" + head)
+    print("|---" * (head.count("|") - 1) + "|")
     for name, r in rows.items():
-        a, b = r["real-world Set14"], r["Set5 x4 (clean)"]
-        print(f"| {name} | {a['psnr_y']} | {a['ssim_y']} | {b['psnr_y']} | {b['ssim_y']} | "
-              f"{r.get('steps', '-')} |")  # fmt: skip
+        cells = []
+        for key in ("real-world Set14", "Set5 x4 (clean)"):
+            m = r[key]
+            cells += [m["psnr_y"], m["ssim_y"]] + ([m.get("lpips", "-")] if lp else [])
+        print(f"| {name} | " + " | ".join(map(str, cells)) + f" | {r.get('steps', '-')} |")
     picture(test, runs, Path(args.picture), "baboon.png", (120, 160, 160))
     settings = {
-        "minutes": args.minutes,
         "steps": args.steps,
+        "minutes": args.minutes,
+        "seed": args.seed,
+        "batch_size": args.batch_size,
+        "crop": args.crop,
+        "generator_options": args.generator_options,
         "train": args.train,
         "test": f"imgen degrade --data {args.set14} --preset realesrgan --scale 4 --seed 0",
         "train_args": args.train_args,

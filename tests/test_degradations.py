@@ -437,3 +437,23 @@ def test_degrade_skips_images_smaller_than_the_crop_and_says_so(hr_folder, tmp_p
     code, _, stderr = run("--data", hr_folder, "--scale", "2", "--crop", "68", "-o", tmp_path)
     assert code == 1 and "b.jpg" in stderr and "smaller than --crop 68" in stderr
     assert sorted(tree(tmp_path)) == ["HR/a.png", "LR/a.png"]
+
+
+def test_bicubic_prob_gives_plain_bicubic_and_keeps_the_other_draws():
+    from torch.utils.data import default_collate
+
+    from imgen.data.degradations import DegradationOptions, degrade, draw_params
+    from imgen.data.resize import imresize
+
+    plain = draw_params(DegradationOptions(), np.random.default_rng(3))
+    clean = draw_params(DegradationOptions(bicubic_prob=1.0), np.random.default_rng(3))
+    assert not plain["bicubic"] and clean["bicubic"]
+    for key in plain:
+        if key != "bicubic":
+            assert torch.equal(plain[key], clean[key]), key
+    hr = torch.rand(2, 3, 32, 32)
+    params = default_collate([clean, plain])
+    lr = degrade(hr, params, 4)
+    expected = (imresize(hr[:1], 1 / 4) * 255).round().clamp(0, 255) / 255
+    torch.testing.assert_close(lr[:1], expected)
+    assert not torch.allclose(lr[1:], (imresize(hr[1:], 1 / 4) * 255).round().clamp(0, 255) / 255)

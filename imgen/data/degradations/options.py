@@ -51,7 +51,9 @@ class DegradationOptions:
     Which probability skips stage two: Real-ESRGAN always runs stage two's resize and noise
     and skips only its blur, with probability ``1 - second_blur_prob``. ``skip_stage2_prob``
     (imgen's, default 0 so the defaults stay Real-ESRGAN's) skips stage two's blur, resize
-    and noise all together; the final resize, sinc and JPEG always run.
+    and noise all together; the final resize, sinc and JPEG always run. ``bicubic_prob``
+    (imgen's, default 0) gives a sample plain MATLAB bicubic downscaling instead of the whole
+    pipeline: a share of clean inputs, so that one model serves clean and degraded photos.
     """
 
     # -- stage one -----------------------------------------------------------------------------
@@ -93,6 +95,10 @@ class DegradationOptions:
         0.5, "prob", "probability of [resize + sinc] before the final JPEG (else after)"
     )
     resize_modes: tuple[str, ...] = _param(RESIZE_MODES, "modes", "resize modes drawn from")
+    # -- imgen's ---------------------------------------------------------------------------
+    bicubic_prob: float = _param(
+        0.0, "prob", "probability of plain bicubic downscaling instead of the whole pipeline"
+    )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

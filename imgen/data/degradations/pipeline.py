@@ -75,6 +75,7 @@ PARAM_KEYS = (
     "mode3",
     "jpeg2",
     "seed",
+    "bicubic",
 )
 
 
@@ -217,6 +218,8 @@ def draw_params(opts: DegradationOptions, rng: np.random.Generator) -> dict[str,
     out["mode3"] = mode()
     out["jpeg2"] = _uniform(rng, opts.jpeg_range2)
     out["seed"] = int(rng.integers(0, 2**63 - 1))
+    # drawn last, so the draws above are those of a run without it
+    out["bicubic"] = bool(rng.random() < opts.bicubic_prob)
     # floats as float64: the resize sizes come from them exactly as drawn
     return {
         k: v
@@ -338,4 +341,11 @@ def degrade(hr: Tensor, params: dict[str, Tensor], scale: int) -> Tensor:
     _jpeg(xs, everyone, jpeg2)
     _resize_to(xs, last, lr_size, p["mode3"])
     _blur(xs, [i for i in last if i in sinc], kernels["sinc"])
+    clean = [i for i in everyone if p.get("bicubic", [False] * batch)[i]]
+    if clean:  # bicubic_prob: these samples get plain bicubic downscaling instead
+        from imgen.data.resize import imresize
+
+        small = imresize(hr[clean], 1 / scale)
+        for j, i in enumerate(clean):
+            xs[i] = small[j : j + 1]
     return (torch.cat(xs) * 255.0).round().clamp(0, 255) / 255.0
