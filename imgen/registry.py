@@ -1,4 +1,5 @@
-"""Named registries of tasks, models, losses, metrics, model-file formats and loggers.
+"""Named registries of tasks, models, losses, metrics, model-file formats, loggers and
+published models.
 
 Entries may be registered lazily as ``"module:attribute"`` strings and are resolved on first
 use, so listing what is registered never imports torch.
@@ -148,6 +149,7 @@ class Registries:
     metrics: Registry = field(default_factory=lambda: Registry("metric"))
     formats: Registry = field(default_factory=lambda: Registry("format"))
     loggers: Registry = field(default_factory=lambda: Registry("logger"))
+    published: Registry = field(default_factory=lambda: Registry("published model"))
 
     def models(self, role: str) -> Registry:
         """The registry of a model role: ``generator`` or ``discriminator``."""
