@@ -213,3 +213,26 @@ def resolve(source: str | os.PathLike[str], *, say: Callable[[str], None] | None
     if Path(text).exists() or not is_published(text):
         return text
     return str(pull(text, say=say))
+
+
+def markdown_table(entries: list[Published] | None = None) -> str:
+    """The Markdown table of docs/models.md (``python -m imgen.published`` prints it)."""
+    entries = published_models() if entries is None else entries
+    lines = [
+        "| name | task | size | SHA-256 | hash from | licence | what it is | URL, source |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for e in entries:
+        size = f"{e.size:,} B" if e.size else "?"
+        prefix = hub.expected_hash(e.file, None)
+        sha = f"`{e.sha256}`" if e.sha256 else (f"prefix `{prefix}`" if prefix else "none")
+        links = " ".join(f"<{u}>" for u in e.urls) + (f"; {e.source}" if e.source else "")
+        lines.append(
+            f"| `{e.name}` | {e.task} | {size} | {sha} | {e.hash_source or '-'} | "
+            f"{e.licence or '?'} | {e.help} | {links} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

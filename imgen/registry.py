@@ -67,9 +67,9 @@ class Registry:
         ['rrdbnet']
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, plural: str | None = None) -> None:
         self.kind = kind
-        self.plural = kind + ("es" if kind.endswith("s") else "s")
+        self.plural = plural or kind + ("es" if kind.endswith("s") else "s")
         self._entries: dict[str, Entry] = {}
 
     def add(self, name: str, target: Any, *, plugin: str, **meta: Any) -> Entry:
@@ -149,7 +149,7 @@ class Registries:
     metrics: Registry = field(default_factory=lambda: Registry("metric"))
     formats: Registry = field(default_factory=lambda: Registry("format"))
     loggers: Registry = field(default_factory=lambda: Registry("logger"))
-    published: Registry = field(default_factory=lambda: Registry("published model"))
+    published: Registry = field(default_factory=lambda: Registry("published model", "published"))
 
     def models(self, role: str) -> Registry:
         """The registry of a model role: ``generator`` or ``discriminator``."""

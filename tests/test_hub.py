@@ -97,6 +97,7 @@ def imgen_register_published(register):
              licence="CC0-1.0", source="test", help="the same without a hash")
     register("tiny-wrong", task="sr", url={url!r}, file="tiny_wrong.pth", sha256="0" * 64,
              help="a wrong hash")
+    register("tiny-horse2zebra", task="translate", url={gen_url!r}, help="one CycleGAN G_A")
 """
 
 
@@ -107,9 +108,20 @@ def published(server, isolated_host, make_plugin, tmp_path, monkeypatch):
     data = tiny_model_bytes()
     server.files["/tiny.pth"] = data
     sha = hashlib.sha256(data).hexdigest()
-    source = PLUGIN.format(url=f"{server.url}/tiny.pth", sha=sha, size=len(data))
+    from imgen.nn.resnet_generator import ResnetGenerator
+
+    buffer = io.BytesIO()  # a CycleGAN generator file alone (G_A), as horse2zebra.pth
+    torch.save(ResnetGenerator(ngf=8, blocks=2).state_dict(), buffer)
+    server.files["/horse2zebra.pth"] = buffer.getvalue()
+    source = PLUGIN.format(
+        url=f"{server.url}/tiny.pth",
+        sha=sha,
+        size=len(data),
+        gen_url=f"{server.url}/horse2zebra.pth",
+    )
     (sr,) = metadata.entry_points(group="imgen", name="sr")
-    isolated_host([sr, make_plugin("testhub", source)], report=pytest.fail)
+    (translate,) = metadata.entry_points(group="imgen", name="translate")
+    isolated_host([sr, translate, make_plugin("testhub", source)], report=pytest.fail)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("IMGEN_OFFLINE", raising=False)
     return {"data": data, "sha": sha, "cache": tmp_path / "torch" / "hub" / "checkpoints"}
@@ -261,6 +273,23 @@ def test_predict_model_name_pulls_and_predicts(published, photo_folder, tmp_path
     (written,) = [Path(line) for line in result.stdout.split()]
     assert Image.open(written).size == (256, 256)  # 64 px x4
     assert (published["cache"] / "tiny.pth").is_file()
+
+
+def test_predict_model_name_of_a_single_cyclegan_generator(published, photo_folder, tmp_path):
+    image = photo_folder / "coffee.png"
+    result = run("predict", "--model", "tiny-horse2zebra", image, "-o", tmp_path / "out", "-q")
+    assert result.exit_code == 0, result.output
+    from PIL import Image
+
+    (written,) = [Path(line) for line in result.stdout.split()]
+    assert Image.open(written).size == (64, 64)
+
+
+def test_docs_models_md_holds_the_generated_table():
+    from imgen.published import markdown_table
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text()
+    assert markdown_table() in text, "regenerate it: python -m imgen.published"
 
 
 def test_predict_no_download_stops_with_the_sentence(published, photo_folder, tmp_path):

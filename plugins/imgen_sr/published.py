@@ -103,6 +103,6 @@ MODELS: list[dict] = [
         "licence": "Apache-2.0",
         "source": "https://github.com/JingyunLiang/SwinIR/releases/tag/v0.0",
         "hash_source": "none published by the authors",
-        "help": "SwinIR-M real-world x4 (BSRGAN degradations, GAN); needs spandrel",
+        "help": "SwinIR-M real-world x4 (BSRGAN degradations, GAN), through spandrel",
     },
 ]
