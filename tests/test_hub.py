@@ -301,6 +301,16 @@ def test_predict_no_download_stops_with_the_sentence(published, photo_folder, tm
     assert "--no-download" in result.output and "put it at" in result.output
 
 
+def test_eval_model_name(published, photo_folder):
+    result = run("eval", "sr", "--model", "tiny-compact", "--data", photo_folder, "--json", "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["metrics"]["psnr_y"] > 0
+    wrong = run("eval", "translate", "--model", "tiny-compact", "--data", photo_folder)
+    assert (
+        wrong.exit_code == 2 and "is a published 'sr' model, not a 'translate' one" in wrong.output
+    )
+
+
 def test_load_by_name(published):
     model = imgen.load("tiny-compact", device="cpu")
     assert model.task == "sr" and model.scale == 4

@@ -119,7 +119,8 @@ class PerceptualLoss(nn.Module):
         use_input_norm: normalise inputs from [0, 1] with the ImageNet mean and std first.
         criterion: ``"l1"``, ``"l2"`` (mean squared error) or ``"fro"`` (Frobenius norm of
             the difference, as BasicSR).
-        weights_path: torchvision VGG19 state-dict file; default: the torch hub cache.
+        weights_path: torchvision VGG19 state-dict file; default: the torch hub cache
+            (downloaded there when missing, unless ``IMGEN_OFFLINE=1``).
 
     Raises:
         WeightsUnavailable: when the weights file is not on disk and cannot be downloaded.
