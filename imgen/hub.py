@@ -15,12 +15,14 @@ This module imports no torch (``imgen pull`` and ``imgen models --published`` st
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from imgen.errors import ImgenError
@@ -144,6 +146,34 @@ def download(
         reason = f"{OFFLINE_ENV}=1 (or --no-download)"
         raise OfflineError(_offline_sentence(what, url, dest, reason))
     dest.parent.mkdir(parents=True, exist_ok=True)
+    wanted = expected_hash(dest.name, sha256)
+    # One process downloads, the others (DDP ranks set up at once) wait and then find it.
+    with _locked(dest):
+        if dest.is_file() and (wanted is None or sha256_file(dest).startswith(wanted)):
+            return dest
+        _download_locked(url, dest, wanted, what, progress, timeout)
+    return dest
+
+
+@contextlib.contextmanager
+def _locked(dest: Path) -> Iterator[None]:
+    """An exclusive lock on ``dest.lock`` (POSIX; elsewhere no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    with open(dest.with_name(dest.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _download_locked(
+    url: str, dest: Path, wanted: str | None, what: str, progress: bool, timeout: float
+) -> None:
     partial = dest.with_name(dest.name + ".partial")
     have = partial.stat().st_size if partial.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "imgen"})
@@ -179,7 +209,6 @@ def download(
                 name=dest.name,
                 progress=progress,
             )
-    wanted = expected_hash(dest.name, sha256)
     if wanted:
         got = sha256_file(partial)
         if not got.startswith(wanted):
@@ -189,7 +218,6 @@ def download(
                 f"download was removed (try again, or report a changed file to its publisher)"
             )
     os.replace(partial, dest)
-    return dest
 
 
 def _stream(

@@ -292,7 +292,10 @@ def test_docs_models_md_holds_the_generated_table():
     assert markdown_table() in text, "regenerate it: python -m imgen.published"
 
 
-def test_predict_no_download_stops_with_the_sentence(published, photo_folder, tmp_path):
+def test_predict_no_download_stops_with_the_sentence(
+    published, photo_folder, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(urllib.request, "urlopen", pytest.fail)  # no connection at all
     result = run(
         "predict", "--model", "tiny-compact", "--no-download", photo_folder / "coffee.png",
         "-o", tmp_path / "out",

@@ -55,7 +55,14 @@ def resolve_model(name: str, task: str | None) -> tuple[str, str | None]:
     from imgen.published import find, pull
 
     entry = find(name)
-    return str(pull(name)), task or entry.task
+    # Parsing (for the task's options) and the command both ask: pull and hash once.
+    key = (name, str(entry.path))
+    if key not in _PULLED or not entry.path.is_file():
+        _PULLED[key] = str(pull(name))
+    return _PULLED[key], task or entry.task
+
+
+_PULLED: dict[tuple[str, str], str] = {}
 
 
 def _task_class(run: str | None, weights: str | None, task: str | None) -> Any:
