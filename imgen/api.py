@@ -4,7 +4,8 @@
     >>> model = imgen.load("RealESRGAN_x4plus.pth")              # doctest: +SKIP
     >>> big = model.predict(Image.open("photo.png"), tile=256)   # doctest: +SKIP
 
-``load`` takes a run directory, a model file of a layout imgen knows (``.pth``, ``.pt``,
+``load`` takes a run directory, a published model's name (``imgen models --published``,
+downloaded into the hub cache when absent), a model file of a layout imgen knows (``.pth``, ``.pt``,
 ``.ckpt``, ``.safetensors``: see ``imgen formats``) or an ONNX file written by ``imgen
 export``. ``predict`` takes a PIL image, a numpy array (H, W, C) or (H, W) of uint8, uint16 or
 floats in [0, 1], or a tensor (C, H, W) / (1, C, H, W) in [0, 1], and returns the same kind.
@@ -226,15 +227,20 @@ def load(
     """A :class:`Model` from a run directory, a model file or an exported ONNX file.
 
     Args:
-        source: the run directory or file.
+        source: the run directory or file, or a published model's name (``imgen models
+            --published``), downloaded into the hub cache when absent.
         device: ``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:N``.
         precision: ``auto`` (bf16 on CUDA, fp32 elsewhere), ``fp32``, ``fp16``, ``bf16``.
         task: for a file whose layout fits several tasks (a CycleGAN generator).
         ema: a run's EMA weights (True) or its raw ones.
     """
     from imgen.engine.device import resolve_device
+    from imgen.published import find, is_published, pull
     from imgen.weights.loading import load_model
 
+    if not Path(source).exists() and is_published(str(source)):
+        task = task or find(str(source)).task
+        source = pull(str(source))  # into the hub cache, unless IMGEN_OFFLINE=1
     path = Path(source)
     if path.suffix.lower() == ".onnx":
         return OnnxModel(path)
@@ -244,7 +250,10 @@ def load(
     elif path.exists():
         loaded = load_model(weights=path, device=torch_device, task=task)
     else:
-        raise UsageError(f"{source} does not exist; give a run directory or a model file")
+        raise UsageError(
+            f"{source} does not exist; give a run directory, a model file or a published "
+            "model's name (`imgen models --published`)"
+        )
     dtype, notes = inference_precision(precision, torch_device, loaded.nets)
     model = TorchModel(loaded, torch_device, dtype)
     model.notes += notes

@@ -83,7 +83,7 @@ def imgen_register_metrics(register):
         "lpips",
         "imgen.metrics.builtin:lpips",
         higher_is_better=False,
-        help="LPIPS (AlexNet); needs its weights in the torch hub cache",
+        help="LPIPS (AlexNet); its weights are downloaded into the torch hub cache when missing",
     )
 
 

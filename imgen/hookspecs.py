@@ -102,5 +102,35 @@ def imgen_register_loggers(register):
 
 
 @hookspec
+def imgen_register_published(register):
+    """Register published models by name (``imgen models --published``, ``imgen pull NAME``,
+    ``imgen predict --model NAME``, ``imgen train TASK --init NAME``, ``imgen.load(NAME)``).
+
+    ``register(name, task=..., url=..., sha256=None, **about)``: ``url`` is the official
+    download URL (or a list of them, tried in order), ``sha256`` the published SHA-256, or None
+    when the publisher gives none (``imgen pull`` then prints the SHA-256 of what it got and
+    checks only that it reads as a model; a torch-style hash prefix in the file name,
+    ``name-1a2b3c4d.pth``, is still checked). ``about``: ``file`` (the name in the hub cache;
+    default: the URL's last part), ``size`` (bytes), ``licence``, ``source`` (the page that
+    publishes the file), ``help`` (one line) and ``hash_source`` (where the hash comes from).
+    Keep the values plain data: listing them imports no torch.
+
+    Example::
+
+        @imgen.hookimpl
+        def imgen_register_published(register):
+            register(
+                "DnCNN_color_blind",
+                task="denoise",
+                url="https://github.com/cszn/KAIR/releases/download/v1.0/dncnn_color_blind.pth",
+                sha256=None,
+                licence="MIT",
+                source="https://github.com/cszn/KAIR/releases/tag/v1.0",
+                help="DnCNN colour blind denoiser (KAIR)",
+            )
+    """
+
+
+@hookspec
 def imgen_register_commands(cli):
     """Add top-level Click commands: ``cli.add_command(my_command)``."""

@@ -38,6 +38,7 @@ REGISTER_HOOKS = {
     "imgen_register_metrics": "metrics",
     "imgen_register_formats": "formats",
     "imgen_register_loggers": "loggers",
+    "imgen_register_published": "published",
 }
 
 
@@ -294,6 +295,12 @@ def _make_register(
         if kind == "tasks":
             name, target, meta = _task_registration(*args, **kwargs)
             registry = registries.tasks
+        elif kind == "published":  # plain data: register(name, task=..., url=..., ...)
+            from imgen.published import Published
+
+            target = Published.from_registration(*args, **kwargs)
+            name, meta = target.name, {"help": target.help, "task": target.task}
+            registry = registries.published
         else:
             name, target, *rest = args
             if rest:

@@ -1,4 +1,5 @@
-"""Named registries of tasks, models, losses, metrics, model-file formats and loggers.
+"""Named registries of tasks, models, losses, metrics, model-file formats, loggers and
+published models.
 
 Entries may be registered lazily as ``"module:attribute"`` strings and are resolved on first
 use, so listing what is registered never imports torch.
@@ -66,9 +67,9 @@ class Registry:
         ['rrdbnet']
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, plural: str | None = None) -> None:
         self.kind = kind
-        self.plural = kind + ("es" if kind.endswith("s") else "s")
+        self.plural = plural or kind + ("es" if kind.endswith("s") else "s")
         self._entries: dict[str, Entry] = {}
 
     def add(self, name: str, target: Any, *, plugin: str, **meta: Any) -> Entry:
@@ -148,6 +149,7 @@ class Registries:
     metrics: Registry = field(default_factory=lambda: Registry("metric"))
     formats: Registry = field(default_factory=lambda: Registry("format"))
     loggers: Registry = field(default_factory=lambda: Registry("logger"))
+    published: Registry = field(default_factory=lambda: Registry("published model", "published"))
 
     def models(self, role: str) -> Registry:
         """The registry of a model role: ``generator`` or ``discriminator``."""

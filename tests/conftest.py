@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import os
 import re
 import sys
 import textwrap
@@ -14,6 +15,11 @@ import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
+
+# Nothing in the suite may use the network: pretrained weights and published models are never
+# downloaded (set here, at import, so that the CLI's subprocesses inherit it too). Tests of the
+# download path unset it and serve files from a local http.server thread (tests/test_hub.py).
+os.environ["IMGEN_OFFLINE"] = "1"
 
 
 @pytest.fixture(scope="session")

@@ -161,7 +161,17 @@ print(f"exit={code} torch={'torch' in sys.modules}", file=sys.stderr)
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["--version"], ["tasks"], ["plugins"], ["report", "--help"]], ids=str
+    "args",
+    [
+        ["--help"],
+        ["--version"],
+        ["tasks"],
+        ["plugins"],
+        ["report", "--help"],
+        ["models", "--published"],
+        ["pull", "--help"],
+    ],
+    ids=str,
 )
 def test_light_commands_do_not_import_torch(args):
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMGEN_")}

@@ -226,7 +226,10 @@ def test_missing_vgg_weights_disable_perceptual_loudly(photo_folder, tmp_path, m
         ["train", "sr", "--data", str(photo_folder), "--out", str(tmp_path), *TINY, "--steps", "1"],
     )
     assert result.exit_code == 0, result.output
-    assert "perceptual loss disabled" in result.stderr
+    # The test suite runs with IMGEN_OFFLINE=1: the sentence names the file, URL and place.
+    assert "perceptual loss off" in result.stderr
+    assert "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" in result.stderr
+    assert str(tmp_path / "empty-hub" / "hub" / "checkpoints") in result.stderr
     explicit = CliRunner().invoke(
         cli,
         [

@@ -80,17 +80,27 @@ def plugins(as_json: bool) -> None:
     default=None,
     help="Only this role.",
 )
+@click.option(
+    "--published",
+    is_flag=True,
+    help="List the published models `imgen pull NAME` downloads (name, task, size, what it is).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def models(pattern: str | None, role: str | None, as_json: bool) -> None:
+def models(pattern: str | None, role: str | None, published: bool, as_json: bool) -> None:
     """List registered models (glob PATTERN), their role and parameter count at defaults.
 
     Counts are cached per version of imgen and its plugins (in $IMGEN_CACHE, default
-    ~/.cache/imgen), so only the first listing builds the models.
+    ~/.cache/imgen), so only the first listing builds the models. With --published: the
+    published models by name (torch is not imported).
 
     \b
-    Example:
+    Examples:
       imgen models 'rrdb*' --json
+      imgen models --published
     """
+    if published:
+        _published(pattern, as_json)
+        return
     from imgen.plugins import registries
     from imgen.registry import ROLES
 
@@ -120,6 +130,21 @@ def models(pattern: str | None, role: str | None, as_json: bool) -> None:
         count = row["parameters"]
         count = f"{count:,}" if isinstance(count, int) else count
         click.echo(f"{row['name']:<14} {row['role']:<14} {count:>14}  [{row['plugin']}]")
+
+
+def _published(pattern: str | None, as_json: bool) -> None:
+    from imgen.published import published_models
+
+    found = published_models(pattern)
+    if pattern and not found:
+        raise UsageError(f"no published model matches {pattern!r}; `imgen models --published`")
+    if as_json:
+        click.echo(json.dumps([entry.as_dict() for entry in found], indent=2))
+        return
+    for entry in found:
+        size = f"{entry.size / 1e6:.1f} MB" if entry.size else "?"
+        here = " (pulled)" if entry.path.is_file() else ""
+        click.echo(f"{entry.name:<28} {entry.task:<10} {size:>8}  {entry.help}{here}")
 
 
 def _parameter_counts(entries: list[tuple[Any, str]]) -> dict[str, Any]:

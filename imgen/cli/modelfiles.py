@@ -79,6 +79,8 @@ def import_(file: str, out: str, task_name: str | None, discriminator: str | Non
 def export(
     run: str | None,
     weights: str | None,
+    model_name: str | None,
+    no_download: bool,
     task_name: str | None,
     device: str,
     precision: str,
@@ -107,7 +109,16 @@ def export(
     from imgen.weights.export import export as export_file
 
     precision = "fp32" if precision == "auto" else precision
-    model = load_chosen(run, weights, task_name, "cpu" if device == "auto" else device, "fp32", raw)
+    model = load_chosen(
+        run,
+        weights,
+        task_name,
+        "cpu" if device == "auto" else device,
+        "fp32",
+        raw,
+        model_name,
+        no_download,
+    )
     if model.source.lower().endswith(".onnx"):
         raise UsageError(f"{model.source} is an ONNX file already")
     if size < 1:
@@ -153,4 +164,26 @@ def formats(as_json: bool) -> None:
         click.echo(f"{name:<{width}}  {help_text}")
 
 
-COMMANDS = [import_, export, formats]
+@click.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def pull(name: str, quiet: bool) -> None:
+    """Download the published model NAME into the hub cache; prints its path.
+
+    The file goes to torch's hub cache (TORCH_HOME/hub/checkpoints), its SHA-256 is checked
+    against the published one (a wrong file is refused and removed), and an interrupted
+    download resumes. `imgen models --published` lists the names; predict --model, eval
+    --model and train --init take them too (and pull when needed). IMGEN_OFFLINE=1 never
+    downloads.
+
+    \b
+    Examples:
+      imgen pull RealESRGAN_x4plus
+      imgen predict --model RealESRGAN_x4plus photo.png -o out/
+    """
+    from imgen.published import pull as pull_model
+
+    click.echo(str(pull_model(name, progress=not quiet)))
+
+
+COMMANDS = [import_, export, formats, pull]

@@ -26,11 +26,15 @@ class PredictCommand(click.Command):
         self.params = list(base)  # a new invocation starts from the generic options
         if not ctx.resilient_parsing:
             try:
-                self.params += _task_predict_options(
-                    _option_value(args, "--run"),
-                    _option_value(args, "--weights"),
-                    _option_value(args, "--task"),
-                )
+                weights, task = _option_value(args, "--weights"), _option_value(args, "--task")
+                name = _option_value(args, "--model")
+                if name and not weights:
+                    if "--no-download" in args:
+                        from imgen.hub import set_offline
+
+                        set_offline()
+                    weights, task = resolve_model(name, task)
+                self.params += _task_predict_options(_option_value(args, "--run"), weights, task)
             except ImgenError as exc:
                 fail(exc)
         return super().parse_args(ctx, args)
@@ -43,6 +47,22 @@ def _option_value(args: list[str], name: str) -> str | None:
         if arg.startswith(name + "="):
             return arg.split("=", 1)[1]
     return None
+
+
+def resolve_model(name: str, task: str | None) -> tuple[str, str | None]:
+    """``--model NAME``: the published model's file (pulled into the hub cache when absent,
+    unless offline) and the task it runs as (``--task`` wins)."""
+    from imgen.published import find, pull
+
+    entry = find(name)
+    # Parsing (for the task's options) and the command both ask: pull and hash once.
+    key = (name, str(entry.path))
+    if key not in _PULLED or not entry.path.is_file():
+        _PULLED[key] = str(pull(name))
+    return _PULLED[key], task or entry.task
+
+
+_PULLED: dict[tuple[str, str], str] = {}
 
 
 def _task_class(run: str | None, weights: str | None, task: str | None) -> Any:
@@ -74,8 +94,8 @@ def _task_predict_options(
 
 
 def model_options(function: Any) -> Any:
-    """The options that choose a model: ``--run`` or ``--weights`` (with ``--task``),
-    ``--device``, ``--precision``, ``--raw``."""
+    """The options that choose a model: ``--run``, ``--weights`` or ``--model`` (with
+    ``--task``), ``--no-download``, ``--device``, ``--precision``, ``--raw``."""
     options = [
         click.option(
             "--run",
@@ -89,6 +109,20 @@ def model_options(function: Any) -> Any:
             default=None,
             help="A model file made elsewhere (.pth, .pt, .ckpt, .safetensors; `imgen "
             "formats` lists the layouts) or an ONNX file from `imgen export`.",
+        ),
+        click.option(
+            "--model",
+            "model_name",
+            default=None,
+            metavar="NAME",
+            help="A published model by name (`imgen models --published`), pulled into the hub "
+            "cache when absent.",
+        ),
+        click.option(
+            "--no-download",
+            is_flag=True,
+            help="Never use the network (as IMGEN_OFFLINE=1): a missing file is an error that "
+            "says where to put it.",
         ),
         click.option(
             "--task",
@@ -120,12 +154,25 @@ def load_chosen(
     device: str,
     precision: str,
     raw: bool,
+    model_name: str | None = None,
+    no_download: bool = False,
 ) -> Any:
     """The :class:`imgen.api.Model` that ``model_options`` chose (its notes said on stderr)."""
     from imgen.api import load
 
+    if no_download:
+        from imgen.hub import set_offline
+
+        set_offline()
+    if model_name is not None:
+        if run is not None or weights is not None:
+            raise UsageError("give one of --run, --weights and --model")
+        weights, task_name = resolve_model(model_name, task_name)
     if (run is None) == (weights is None):
-        raise UsageError("give a run directory with --run, or a model file with --weights")
+        raise UsageError(
+            "give a run directory with --run, a model file with --weights or a published "
+            "model with --model"
+        )
     if task_name and run:
         raise UsageError("--task goes with --weights; a run directory knows its task")
     model = load(run or weights, device=device, precision=precision, task=task_name, ema=not raw)
@@ -203,6 +250,8 @@ def predict(
     inputs: tuple[str, ...],
     run: str | None,
     weights: str | None,
+    model_name: str | None,
+    no_download: bool,
     task_name: str | None,
     device: str,
     precision: str,
@@ -238,6 +287,7 @@ def predict(
     Examples:
       imgen predict --run runs/sr-20261127-101500 photo.png -o out/ --tile 256
       imgen predict --weights RealESRGAN_x4plus.pth photos/ -o out/ --tile 512
+      imgen predict --model RealESRGAN_x4plus photos/ -o out/ --tile 512
       imgen predict --weights RealESRGAN_x4plus.pth scan.tif -o out/ --outscale 2 --ext png
       imgen predict --weights model.onnx photo.png -o out/
       imgen predict --run runs/style-20261127-101500 --direction BtoA photos/ -o out/
@@ -248,6 +298,13 @@ def predict(
 
     ctx = click.get_current_context()
     check_tiling(tile, tile_overlap)
+    if no_download:
+        from imgen.hub import set_offline
+
+        set_offline()
+    if model_name is not None and run is None and weights is None:
+        weights, task_name = resolve_model(model_name, task_name)
+        model_name = None
     source = run or weights
     # Usage errors before the (slow) model load.
     found = _task_class(run, weights, task_name)
@@ -268,7 +325,7 @@ def predict(
             )
         if not inputs:
             raise UsageError(f"missing INPUTS: the image files or folders to apply {source} to")
-    model = load_chosen(run, weights, task_name, device, precision, raw)
+    model = load_chosen(run, weights, task_name, device, precision, raw, model_name)
     if not model.takes_image:
         paths = generate_files(model, out, n=n, seed=seed, label=label, separate=separate)
     else:

@@ -8,6 +8,7 @@ that ``imgen train --help`` lists the tasks without importing torch.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -94,6 +95,59 @@ def _task_run(run_dir: str, task: str, option: str) -> dict[str, Any]:
     return run
 
 
+def NO_DOWNLOAD() -> click.Option:  # noqa: N802 - reads as the constant option it makes
+    """``--no-download``: what ``IMGEN_OFFLINE=1`` does, for one command."""
+    return click.Option(
+        ["--no-download"],
+        is_flag=True,
+        help="Never use the network (as IMGEN_OFFLINE=1): pretrained weights and published "
+        "models come from the hub cache only; a missing file is an error that says where to "
+        "put it.",
+    )
+
+
+def _offline_flag(no_download: bool) -> None:
+    if no_download:
+        from imgen.hub import set_offline
+
+        set_offline()  # in the environment: torchrun's processes inherit it
+
+
+def _published_file(name: str, task: str) -> str:
+    """The hub-cache file of the published model ``name`` (pulled when absent), which must be
+    a model of ``task``."""
+    from imgen.published import find, pull
+
+    entry = find(name)
+    if entry.task != task:
+        raise UsageError(f"{name} is a published {entry.task!r} model, not a {task!r} one")
+    return str(pull(name))
+
+
+def _published_run(name: str, task: str) -> str:
+    """``--init NAME``: the run directory imported from the published model ``name``, kept
+    in the hub cache beside its file (``imgen-runs/NAME``) and made once."""
+    from imgen.published import find, is_published
+
+    if not is_published(name):
+        raise UsageError(
+            f"--init {name}: no such run directory nor published model; give a run "
+            "directory or a name from `imgen models --published`"
+        )
+    path = _published_file(name, task)
+    run = find(name).path.parent / "imgen-runs" / name
+    if not (run / "config.json").is_file():
+        from imgen.weights.loading import import_model
+
+        if run.exists():  # an import that stopped half-way
+            import shutil
+
+            shutil.rmtree(run)
+        import_model(path, run, task=task)
+        click.echo(f"imgen: --init {name}: imported {path} as {run}", err=True)
+    return str(run)
+
+
 def train_command(task: Any) -> click.Command:
     """The ``imgen train TASK`` command of ``task``: ``--config`` and its config's options."""
     from imgen.config import click_options
@@ -107,6 +161,7 @@ def train_command(task: Any) -> click.Command:
         ctx = click.get_current_context()
         config_file = values.pop("config")
         nproc = values.pop("nproc")
+        _offline_flag(values.pop("no_download"))
         if nproc > 1:  # this process only launches: one training process per rank
             from imgen.engine.distributed import launch
 
@@ -119,6 +174,8 @@ def train_command(task: Any) -> click.Command:
             init = values.get("init")
             if init is None and config_file:
                 init = load_toml(config_file, cls).get("init")
+            if init and not Path(init).exists():  # a published model's name
+                init = values["init"] = _published_run(init, task.name)
             if init:  # its architecture options are the defaults of this run
                 initial = _task_run(init, task.name, "--init")["config"]
         merged = merge_options(
@@ -159,6 +216,7 @@ def train_command(task: Any) -> click.Command:
             help="Train in N processes on this node (one per GPU; gloo on the CPU), through "
             "torchrun's launcher; for several nodes use torchrun itself (see the README).",
         ),
+        NO_DOWNLOAD(),
     ]
     params += click_options(cls)
     return click.Command(
@@ -190,6 +248,8 @@ def eval_command(task: Any) -> click.Command:
         tile_overlap: int,
         metric: tuple[str, ...],
         quiet: bool,
+        model_name: str | None,
+        no_download: bool,
         **values: Any,
     ) -> None:
         from imgen.config import check_tiling
@@ -197,6 +257,11 @@ def eval_command(task: Any) -> click.Command:
         from imgen.evaluation import evaluate_task
 
         check_tiling(tile, tile_overlap)
+        _offline_flag(no_download)
+        if model_name is not None:
+            if run or weights:
+                raise UsageError("give one of --run, --weights and --model")
+            weights = _published_file(model_name, task.name)
         ctx = click.get_current_context()
         result = evaluate_task(
             task,
@@ -237,6 +302,14 @@ def eval_command(task: Any) -> click.Command:
             help="A model file made elsewhere to evaluate (.pth, .safetensors...; `imgen "
             "formats` lists the layouts).",
         ),
+        click.Option(
+            ["--model", "model_name"],
+            default=None,
+            metavar="NAME",
+            help="A published model by name (`imgen models --published`), pulled into the hub "
+            "cache when absent.",
+        ),
+        NO_DOWNLOAD(),
         click.Option(
             ["--data"],
             type=click.Path(exists=True),

@@ -1,7 +1,9 @@
-"""Perceptual (VGG feature) loss of SRGAN / ESRGAN, with offline-only weight loading.
+"""Perceptual (VGG feature) loss of SRGAN / ESRGAN.
 
-The VGG19 weights are never downloaded: they come from an explicit file or from the torch hub
-cache (``$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth``, the file torchvision itself caches).
+The VGG19 weights are torchvision's ImageNet file, from an explicit path or from the torch hub
+cache (``$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth``, the file torchvision itself caches),
+downloaded there from torchvision's URL when it is missing and the machine is online
+(:mod:`imgen.hub`: progress bar, SHA-256 prefix check; never with ``IMGEN_OFFLINE=1``).
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from torch import nn
 __all__ = [
     "VGG19_FILENAME",
     "VGG19_LAYER_NAMES",
+    "VGG19_URL",
     "PerceptualLoss",
     "WeightsUnavailable",
     "find_vgg19_weights",
 ]
 
 VGG19_FILENAME = "vgg19-dcbb9e9d.pth"  # torchvision's IMAGENET1K_V1 weights
+VGG19_URL = f"https://download.pytorch.org/models/{VGG19_FILENAME}"  # torchvision's URL
 
 
 def _vgg19_layer_names() -> tuple[str, ...]:
@@ -43,14 +47,15 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # The name is part of the public API (tasks and the CLI catch it), hence no "Error" suffix.
 class WeightsUnavailable(RuntimeError):  # noqa: N818
-    """Pretrained weights are not on disk, and imgen never downloads them."""
+    """Pretrained weights are not on disk and could not be downloaded (or imgen is offline)."""
 
 
 def find_vgg19_weights(weights_path: str | os.PathLike[str] | None = None) -> Path:
     """Return the VGG19 weights file to use, or raise :class:`WeightsUnavailable`.
 
     Looks at ``weights_path`` when given, otherwise at
-    ``torch.hub.get_dir()/checkpoints/vgg19-dcbb9e9d.pth`` (which follows ``TORCH_HOME``).
+    ``torch.hub.get_dir()/checkpoints/vgg19-dcbb9e9d.pth`` (which follows ``TORCH_HOME``),
+    downloading torchvision's file there when it is missing, unless ``IMGEN_OFFLINE=1``.
     Call it when a run is configured, so a missing file fails before training starts.
 
     Args:
@@ -68,13 +73,12 @@ def find_vgg19_weights(weights_path: str | os.PathLike[str] | None = None) -> Pa
                 f"existing file or put {VGG19_FILENAME} in {cache_dir}."
             )
         return path
-    path = cache_dir / VGG19_FILENAME
-    if not path.is_file():
-        raise WeightsUnavailable(
-            f"VGG19 weights not found at {path}; pass --vgg-weights PATH or put "
-            f"{VGG19_FILENAME} in {cache_dir}."
-        )
-    return path
+    from imgen import hub
+
+    try:
+        return hub.ensure(VGG19_FILENAME, VGG19_URL, what="VGG19 weights")
+    except hub.DownloadError as exc:
+        raise WeightsUnavailable(f"{exc}; or pass --vgg-weights PATH") from None
 
 
 def _vgg19_features(n_layers: int) -> nn.Sequential:
@@ -115,10 +119,11 @@ class PerceptualLoss(nn.Module):
         use_input_norm: normalise inputs from [0, 1] with the ImageNet mean and std first.
         criterion: ``"l1"``, ``"l2"`` (mean squared error) or ``"fro"`` (Frobenius norm of
             the difference, as BasicSR).
-        weights_path: torchvision VGG19 state-dict file; default: the torch hub cache.
+        weights_path: torchvision VGG19 state-dict file; default: the torch hub cache
+            (downloaded there when missing, unless ``IMGEN_OFFLINE=1``).
 
     Raises:
-        WeightsUnavailable: when the weights file is not on disk (nothing is downloaded).
+        WeightsUnavailable: when the weights file is not on disk and cannot be downloaded.
 
     Shape:
         - pred, target: :math:`(B, 3, H, W)` RGB in [0, 1], same shape.

@@ -1,10 +1,11 @@
-"""LPIPS (Zhang et al., 2018) with the AlexNet backbone, strictly offline.
+"""LPIPS (Zhang et al., 2018) with the AlexNet backbone.
 
-The ``lpips`` package ships its small linear heads, but builds the AlexNet backbone through
-torchvision, which downloads ``alexnet-owt-7be5be79.pth`` into the torch hub cache when it is
-missing. Evaluation must never reach the network (air-gapped clusters, CI), so this module
-checks for that file itself, builds the backbone without pretrained weights (no download
-path at all) and loads the file explicitly.
+The ``lpips`` package ships its small linear heads, and builds the AlexNet backbone through
+torchvision, which downloads ``alexnet-owt-7be5be79.pth`` on its own. This module builds the
+backbone without pretrained weights and loads torchvision's file itself, from the torch hub
+cache, where :mod:`imgen.hub` downloads it first when it is missing (progress bar, SHA-256
+prefix check) unless ``IMGEN_OFFLINE=1`` (air-gapped clusters, CI): then LPIPS is reported
+unavailable with the sentence that says where to put the file.
 """
 
 from __future__ import annotations
@@ -16,9 +17,17 @@ import warnings
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ALEXNET_WEIGHTS", "LPIPSMetric", "MetricUnavailable", "build_lpips", "lpips_status"]
+__all__ = [
+    "ALEXNET_URL",
+    "ALEXNET_WEIGHTS",
+    "LPIPSMetric",
+    "MetricUnavailable",
+    "build_lpips",
+    "lpips_status",
+]
 
 ALEXNET_WEIGHTS = "alexnet-owt-7be5be79.pth"
+ALEXNET_URL = f"https://download.pytorch.org/models/{ALEXNET_WEIGHTS}"  # torchvision's URL
 
 
 class MetricUnavailable(RuntimeError):  # noqa: N818 - public name of the API
@@ -34,8 +43,12 @@ def _alexnet_path() -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints", ALEXNET_WEIGHTS)
 
 
-def lpips_status() -> tuple[bool, str]:
-    """Tell whether LPIPS can run offline.
+def lpips_status(download: bool = True) -> tuple[bool, str]:
+    """Tell whether LPIPS can run, downloading the AlexNet weights first when they are missing
+    (and ``download`` is true and imgen is online).
+
+    Args:
+        download: fetch the missing weights file into the hub cache; False: look only.
 
     Returns:
         ``(True, "")`` when the ``lpips`` package is installed and the AlexNet weights are in
@@ -49,8 +62,16 @@ def lpips_status() -> tuple[bool, str]:
     if importlib.util.find_spec("lpips") is None:
         return False, "LPIPS needs the 'lpips' package: pip install lpips."
     path = _alexnet_path()
-    if not os.path.isfile(path):
-        return False, f"no AlexNet weights at {path}; never downloaded, see TORCH_HOME"
+    if os.path.isfile(path):
+        return True, ""
+    if not download:
+        return False, f"no AlexNet weights at {path}; download {ALEXNET_URL} there"
+    from imgen import hub
+
+    try:
+        hub.download(ALEXNET_URL, path, what="LPIPS' AlexNet weights")
+    except hub.DownloadError as exc:
+        return False, str(exc)
     return True, ""
 
 
@@ -138,14 +159,16 @@ class LPIPSMetric(nn.Module):
 
 
 def build_lpips(device: torch.device | str | None = None) -> LPIPSMetric:
-    """Build an :class:`LPIPSMetric` on ``device`` without touching the network.
+    """Build an :class:`LPIPSMetric` on ``device``, downloading the AlexNet weights into the
+    hub cache first when they are missing (never with ``IMGEN_OFFLINE=1``).
 
     Args:
         device: device for the network; default CPU.
 
     Raises:
         MetricUnavailable: the ``lpips`` package or the AlexNet weights are missing; its
-            ``reason`` is one sentence saying which and how to fix it.
+            ``reason`` is one sentence saying which and how to fix it (for the weights: their
+            URL and where to put them).
 
     Example:
         >>> try:

@@ -32,24 +32,40 @@ from torch import nn
 from imgen.errors import DataError
 
 # torch-fidelity's port of the TF Inception graph used by FID; torchmetrics loads it through
-# torch.hub.load_state_dict_from_url, which looks in <torch hub dir>/checkpoints first.
+# torch.hub.load_state_dict_from_url, which looks in <torch hub dir>/checkpoints first. imgen
+# downloads it there itself (imgen.hub), so that IMGEN_OFFLINE=1 is honoured.
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = (
+    f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
+)
 INCEPTION_ENV = "IMGEN_INCEPTION_WEIGHTS"
 DISTANCE_SIZE = 32
 MAX_REFERENCE = 2000
 
 
-def inception_weights() -> tuple[Path | None, Path]:
-    """(the Inception weights file if present, where it was looked for).
+def inception_weights(download: bool = True) -> tuple[Path | None, str]:
+    """(the Inception weights file if present, else None; why it is missing).
 
     ``$IMGEN_INCEPTION_WEIGHTS`` names the file explicitly; otherwise torch hub's cache
-    (``$TORCH_HOME/hub/checkpoints``), where torchmetrics would download it.
+    (``$TORCH_HOME/hub/checkpoints``), downloaded there from torch-fidelity's release when it
+    is missing and ``download`` is true (never with ``IMGEN_OFFLINE=1``).
     """
     if os.environ.get(INCEPTION_ENV):
         path = Path(os.environ[INCEPTION_ENV])
-    else:
-        path = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
-    return (path if path.is_file() else None), path
+        if path.is_file():
+            return path, ""
+        return None, f"{INCEPTION_ENV}={path} is not a file; point it at {INCEPTION_FILE}"
+    path = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+    if path.is_file():
+        return path, ""
+    if not download:
+        return None, f"Inception weights not in cache: {path}; download {INCEPTION_URL} there"
+    from imgen import hub
+
+    try:
+        return hub.download(INCEPTION_URL, path, what="FID's Inception weights"), ""
+    except hub.DownloadError as exc:
+        return None, str(exc)
 
 
 def _small(images: torch.Tensor) -> torch.Tensor:
@@ -184,9 +200,8 @@ def fid_kid(
     if missing:
         why = f"{' and '.join(missing)} not installed; pip install 'imgen[metrics]'"
         return {}, [f"fid: unavailable ({why})", f"kid: unavailable ({why})"]
-    weights, where = inception_weights()
+    weights, why = inception_weights()
     if weights is None:
-        why = f"Inception weights not in cache: {where}; imgen never downloads them"
         return {}, [f"fid: unavailable ({why})", f"kid: unavailable ({why})"]
     import inspect
 

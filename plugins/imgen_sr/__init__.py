@@ -102,3 +102,11 @@ def imgen_register_models(register):
         tasks=["sr"],
         help="U-Net discriminator with spectral norm (Real-ESRGAN)",
     )
+
+
+@hookimpl
+def imgen_register_published(register):
+    from .published import MODELS
+
+    for entry in MODELS:
+        register(**entry)

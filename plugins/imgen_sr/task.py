@@ -98,7 +98,8 @@ class SRConfig(PairedGANConfig):
     )
     vgg_weights: str | None = option(
         None,
-        "VGG19 weights file for the perceptual loss [default: torch hub cache].",
+        "VGG19 weights file for the perceptual loss [default: torchvision's, from the torch hub "
+        "cache, downloaded there when missing unless IMGEN_OFFLINE=1].",
         metavar="PATH",
     )
     cache: bool = option(True, "Keep the decoded training images in memory.")
@@ -238,10 +239,13 @@ class SuperResolution(PairedGANTask):
                 )
                 self.perceptual = self.perceptual.to(device)
             except WeightsUnavailable as exc:
-                if cfg.vgg_weights:
+                if cfg.vgg_weights:  # asked for explicitly: stop
                     raise UsageError(str(exc)) from None
                 print(
-                    f"imgen: WARNING: perceptual loss disabled: {exc}", flush=True, file=sys.stderr
+                    f"imgen: perceptual loss off: {exc}. Training goes on with the pixel and "
+                    "adversarial losses only.",
+                    flush=True,
+                    file=sys.stderr,
                 )
 
     def build_generator(self, cfg: SRConfig) -> torch.nn.Module:

@@ -26,3 +26,11 @@ def imgen_register_tasks(register):
         name="style",
         help="unpaired translation / style transfer (CycleGAN) between two folders",
     )
+
+
+@hookimpl
+def imgen_register_published(register):
+    from .published import MODELS
+
+    for entry in MODELS:
+        register(**entry)

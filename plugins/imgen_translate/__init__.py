@@ -45,3 +45,11 @@ def imgen_register_models(register):
         tasks=["translate"],
         help="U-Net decoder over any timm features_only encoder (--encoder)",
     )
+
+
+@hookimpl
+def imgen_register_published(register):
+    from .published import MODELS
+
+    for entry in MODELS:
+        register(**entry)
