@@ -359,7 +359,7 @@ def test_degradation_file_is_stored_resolved_and_not_read_again(photo_folder, tm
     assert config["degradation"] == "realesrgan"
     params = config["degradation_options"]
     assert params["jpeg_range"] == [60.0, 95.0] and params["skip_stage2_prob"] == 1.0
-    assert params["noise_range"] == [1.0, 30.0] and len(params) == 32  # every parameter
+    assert params["noise_range"] == [1.0, 30.0] and len(params) == 33  # every parameter
     toml.unlink()
     invoke("train", "sr", "--resume", str(run), "--steps", "2")
     assert load_checkpoint(run)[1]["step"] == 2
@@ -509,7 +509,7 @@ def test_degradation_options_round_trip_through_cli_toml_and_config_json(tmp_pat
     cls = create_task("sr").Config
     cfg = cls(degradation="realesrgan", degradation_options={"jpeg_range": [60, 95]})
     assert cfg.degradation_options["jpeg_range"] == [60.0, 95.0]
-    assert len(cfg.degradation_options) == 32
+    assert len(cfg.degradation_options) == 33
     command = click.Command("train", params=click_options(cls))
     full = json.dumps(cfg.degradation_options)
     args = ["--degradation-options", full, "--degradation", "realesrgan"]
