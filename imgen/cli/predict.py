@@ -248,6 +248,9 @@ def predict(
 
     ctx = click.get_current_context()
     check_tiling(tile, tile_overlap)
+    if suffix is not None and ("/" in suffix or "\\" in suffix or ".." in suffix):
+        # An output name stays inside -o: a suffix is added to a file name, never a path.
+        raise UsageError(f"--suffix {suffix!r} holds a path separator or '..'; give a plain suffix")
     source = run or weights
     # Usage errors before the (slow) model load.
     found = _task_class(run, weights, task_name)
