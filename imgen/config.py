@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import types
 import typing
 from collections.abc import Mapping
@@ -126,6 +127,11 @@ class TrainConfig:
     eval_every: int = option(0, "Evaluate on --eval-data every N steps (0: only at the end).")
     time_limit: float = option(0.0, "Stop (and save) after this many minutes (0: no limit).")
     resume: str | None = option(None, "Continue the run in this directory.", metavar="RUN_DIR")
+    restart: bool = option(
+        False,
+        "With --resume, when no checkpoint of the run can be read: start it over from step 0, "
+        "keeping the unreadable folders aside (renamed step_N.unreadable).",
+    )
     sync_bn: bool = option(
         False,
         "With several processes: batch norm over the global batch (SyncBatchNorm), not each "
@@ -165,6 +171,18 @@ class TrainConfig:
         check_float(self, "time_limit", 0)
         check_float(self, "dist_timeout", 0, low_open=True)
         self.logger = ",".join(split_list(self.logger))
+        if self.name is not None and (
+            not self.name.strip() or self.name in (".", "..") or any(c in self.name for c in "/\\")
+        ):
+            # The run directory must stay inside --out: no separators, no "..", no absolute path.
+            raise UsageError(
+                f"--name {self.name!r} is not a plain folder name; give one without '/', '\\' "
+                f"or '..' (the run goes into --out)"
+            )
+        if self.out and os.path.isfile(self.out):
+            raise UsageError(
+                f"--out {self.out} is a file, not a folder; give a folder for the run directories"
+            )
         if self.batch_size % self.grad_accum:
             raise UsageError(
                 f"--batch-size {self.batch_size} is not divisible by --grad-accum {self.grad_accum}"
@@ -402,7 +420,7 @@ def load_toml(path: str | Path, cls: type) -> dict[str, Any]:
 
 
 # A run's own settings, which a new run started from its config.json must not take.
-_RUN_ONLY = ("name", "resume", "init")
+_RUN_ONLY = ("name", "resume", "restart", "init")
 
 
 def _load_json_config(path: Path, text: str, cls: type) -> dict[str, Any]:
@@ -484,6 +502,8 @@ def merge_options(
         merged.update(load_toml(config_file, cls))
     merged.update(explicit)
     merged["resume"] = values.get("resume")
+    # A restart is a decision about this invocation, never one stored with the run.
+    merged["restart"] = bool(values.get("restart", False))
     return merged
 
 

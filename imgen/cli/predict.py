@@ -305,6 +305,9 @@ def predict(
     if model_name is not None and run is None and weights is None:
         weights, task_name = resolve_model(model_name, task_name)
         model_name = None
+    if suffix is not None and ("/" in suffix or "\\" in suffix or ".." in suffix):
+        # An output name stays inside -o: a suffix is added to a file name, never a path.
+        raise UsageError(f"--suffix {suffix!r} holds a path separator or '..'; give a plain suffix")
     source = run or weights
     # Usage errors before the (slow) model load.
     found = _task_class(run, weights, task_name)

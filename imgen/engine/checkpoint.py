@@ -190,10 +190,27 @@ def remove_stale(folder: Path) -> list[Path]:
     return stale
 
 
-def _disk_full(exc: BaseException) -> bool:
-    return (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or (
-        "No space left" in str(exc) or "unexpected pos" in str(exc)
-    )
+# errno -> why a write failed, in words: each stops the run with one sentence (exit 1).
+_WRITE_ERRORS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EFBIG: "a file-size limit was reached",
+    errno.EDQUOT: "the disk quota is exhausted",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission was denied",
+    errno.EPERM: "permission was denied",
+}
+
+
+def _write_failure(exc: BaseException) -> str | None:
+    """Why a checkpoint write failed, when it is the file system's doing; else None."""
+    if isinstance(exc, OSError) and exc.errno in _WRITE_ERRORS:
+        return _WRITE_ERRORS[exc.errno]
+    # safetensors reports a short write as a plain error message
+    if "No space left" in str(exc) or "unexpected pos" in str(exc):
+        return "the disk is full"
+    if "File too large" in str(exc):
+        return "a file-size limit was reached"
+    return None
 
 
 def save_checkpoint(
@@ -214,11 +231,11 @@ def save_checkpoint(
     final = folder / f"{_PREFIX}{step:08d}"
     tmp = folder / f"{final.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     flat = flatten_weights(nets)
     if ema_nets:
         flat.update(flatten_weights(ema_nets, EMA_PREFIX))
     try:
+        tmp.mkdir()  # inside: a read-only folder fails here
         save_file(flat, str(tmp / STEP_WEIGHTS), metadata={"step": str(step)})
         write_state(tmp / STEP_STATE, state)
         _fsync_folder(tmp)
@@ -232,11 +249,12 @@ def save_checkpoint(
         _point_last(folder, final / STEP_WEIGHTS)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        if _disk_full(exc):
+        why = _write_failure(exc)
+        if why:
             previous = next((p.name for p in step_folders(folder)), "none")
             raise CheckpointError(
-                f"the disk is full: could not write the step {step} checkpoint in {folder} "
-                f"(the previous checkpoint, {previous}, is intact); free space and --resume"
+                f"{why}: could not write the step {step} checkpoint in {folder} "
+                f"(the previous checkpoint, {previous}, is intact); fix that and --resume"
             ) from None
         raise
     for old in step_folders(folder)[max(keep, 1) :]:
@@ -291,25 +309,53 @@ def _consistent(path: Path) -> tuple[dict, dict[str, Any]] | str:
         state = read_state(path / STEP_STATE)
     except (CheckpointError, FileNotFoundError) as exc:
         return str(exc)
+    except (ValueError, KeyError, TypeError) as exc:  # a state whose JSON was damaged
+        return f"its training state is malformed ({exc})"
     if str(state.get("step")) != meta.get("step"):
         return f"its weights are of step {meta.get('step')}, its state of step {state.get('step')}"
     return weights, state
 
 
+def set_aside(path: Path) -> Path:
+    """Rename an unreadable step folder to ``step_N.unreadable`` (``.unreadable.2``, ... when
+    taken): pruning and a later save of the same step never touch it, and nothing is lost."""
+    target = path.with_name(f"{path.name}.unreadable")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.unreadable.{n}")
+    path.rename(target)
+    return target
+
+
 def load_checkpoint(
-    run_dir: str | Path, warn: Any = None
+    run_dir: str | Path, warn: Any = None, *, restart: bool = False
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     """The newest consistent (flat weights, state) of a run; None when it has no checkpoint.
 
-    A step folder that cannot be read is skipped (with ``warn``) for the one before it.
+    A step folder that cannot be read is set aside (renamed ``step_N.unreadable``, never
+    deleted) with ``warn``, for the one before it. When step folders exist and none can be
+    read, this raises :class:`CheckpointError` unless ``restart`` (then None: step 0).
     """
     folder = Path(run_dir) / "checkpoints"
+    unreadable: list[str] = []
     for path in step_folders(folder):
         found = _consistent(path)
         if isinstance(found, tuple):
             return found
+        aside = set_aside(path)
+        unreadable.append(path.name)
         if warn:
-            warn(f"skipping checkpoint {path}: {found}")
+            warn(f"skipping unreadable checkpoint {path} ({found}); kept as {aside.name}")
+    if unreadable:
+        if not restart:
+            raise CheckpointError(
+                f"no checkpoint of {run_dir} can be read ({', '.join(unreadable)}, kept as "
+                f"*.unreadable); pass --restart to start the run over from step 0"
+            )
+        if warn:
+            warn(f"--restart: starting {run_dir} over from step 0")
+        return None
     legacy = folder / LEGACY_STATE
     if legacy.exists() and (folder / WEIGHTS).exists():
         weights, meta = _read_safetensors(folder / WEIGHTS)

@@ -276,7 +276,9 @@ class Trainer:
         self.saved_step = self.step
 
     def _load(self) -> None:
-        found = ckpt.load_checkpoint(self.run_dir, warn=self._say)
+        found = ckpt.load_checkpoint(
+            self.run_dir, warn=self._say, restart=bool(getattr(self.cfg, "restart", False))
+        )
         if found is None:
             self._load_initial()
             return

@@ -1,0 +1,112 @@
+"""Issue 24: --resume never discards a run, paths stay inside --out and -o, write failures
+are one sentence."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from imgen.cli import cli
+from imgen.engine import checkpoint as ckpt
+from imgen.engine.trainer import Trainer
+from tests.test_checkpoints import tiny_config
+
+
+@pytest.fixture(scope="module")
+def trained(photo_folder, tmp_path_factory) -> Path:
+    task, cfg = tiny_config(photo_folder, tmp_path_factory.mktemp("runs"), keep=2)
+    return Trainer(task, cfg, quiet=True).fit()
+
+
+@pytest.fixture
+def run_copy(trained, tmp_path) -> Path:
+    shutil.copytree(trained, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def _damage(folder: Path, how: str) -> None:
+    if how == "truncate":
+        path = folder / "weights.safetensors"
+        path.write_bytes(path.read_bytes()[:100])
+    elif how == "junk":
+        (folder / "state.safetensors").write_bytes(b"not a safetensors file at all")
+    else:
+        (folder / "state.safetensors").unlink()
+
+
+# -- 1: resume never discards a run ----------------------------------------------------------
+@pytest.mark.parametrize("how", ["truncate", "junk", "delete"])
+def test_resume_falls_back_and_keeps_the_unreadable_folder(run_copy, photo_folder, how):
+    folder = run_copy / "checkpoints"
+    newest, _ = ckpt.step_folders(folder)
+    _damage(newest, how)
+    said: list[str] = []
+    _, state = ckpt.load_checkpoint(run_copy, warn=said.append)
+    assert state["step"] == 2
+    assert str(newest) in said[0] and "step_00000004.unreadable" in said[0]
+    # --keep 1 and a new save of step 4 never touch the folder that could not be read
+    task, cfg = tiny_config(photo_folder, run_copy.parent, steps=4, keep=1, resume=str(run_copy))
+    Trainer(task, cfg, quiet=True).fit()
+    assert (folder / "step_00000004.unreadable").is_dir()
+    assert [p.name for p in ckpt.step_folders(folder)] == ["step_00000004"]
+
+
+def test_no_readable_checkpoint_stops_unless_restart(run_copy, photo_folder):
+    folder = run_copy / "checkpoints"
+    for path in ckpt.step_folders(folder):
+        _damage(path, "junk")
+    task, cfg = tiny_config(photo_folder, run_copy.parent, resume=str(run_copy))
+    with pytest.raises(ckpt.CheckpointError, match="pass --restart"):
+        Trainer(task, cfg, quiet=True)
+    assert len(list(folder.glob("*.unreadable"))) == 2
+    task, cfg = tiny_config(photo_folder, run_copy.parent, resume=str(run_copy), restart=True)
+    Trainer(task, cfg, quiet=True).fit()
+    assert len(list(folder.glob("*.unreadable"))) == 2
+    assert ckpt.load_checkpoint(run_copy)[1]["step"] == 4
+
+
+# -- 2: paths stay inside --------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["../escape", "/abs/x", "a/b", ".."])
+def test_run_names_with_separators_are_refused(photo_folder, tmp_path, name):
+    with pytest.raises(Exception, match="not a plain folder name") as info:
+        tiny_config(photo_folder, tmp_path, name=name)
+    assert getattr(info.value, "exit_code", 2) == 2
+    assert not (tmp_path / "escape").exists()
+
+
+def test_predict_suffix_with_a_path_is_refused(trained, photo_folder, tmp_path):
+    image = next(photo_folder.iterdir())
+    args = ["predict", "--run", str(trained), str(image), "-o", str(tmp_path / "o")]
+    result = CliRunner().invoke(cli, [*args, "--suffix", "/../../x"])
+    assert result.exit_code == 2 and "--suffix" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+# -- 3: write failures are sentences ---------------------------------------------------------
+def test_out_that_is_a_file_is_refused(photo_folder, tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(Exception, match="is a file, not a folder"):
+        tiny_config(photo_folder, tmp_path / "f")
+
+
+@pytest.mark.parametrize(
+    "code, why",
+    [(errno.EFBIG, "file-size limit"), (errno.EACCES, "permission"), (errno.EROFS, "read-only")],
+)
+def test_checkpoint_write_failures_are_one_sentence(run_copy, photo_folder, monkeypatch, code, why):
+    before = {p.name for p in ckpt.step_folders(run_copy / "checkpoints")}
+    task, cfg = tiny_config(photo_folder, run_copy.parent, steps=5, resume=str(run_copy))
+    trainer = Trainer(task, cfg, quiet=True)
+
+    def fail(tensors, path, metadata=None):
+        raise OSError(code, "failed")
+
+    monkeypatch.setattr(ckpt, "save_file", fail)
+    with pytest.raises(ckpt.CheckpointError, match=f"{why}.*step 5 checkpoint in .*intact"):
+        trainer.fit()
+    monkeypatch.undo()
+    assert {p.name for p in ckpt.step_folders(run_copy / "checkpoints")} == before
