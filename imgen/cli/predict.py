@@ -36,6 +36,18 @@ class PredictCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
+# Outputs beyond 16 times the input's side are not an upscale a model gives (a 1000 px photo
+# would already make a 16000 px output).
+MAX_OUTSCALE = 16.0
+
+
+def _finite(param: click.Parameter, value: float | None) -> float | None:
+    """Refuse NaN, which click's FloatRange lets through (no comparison holds for it)."""
+    if value is not None and value != value:
+        raise click.BadParameter(f"{value} is not a number", param=param)
+    return value
+
+
 def _option_value(args: list[str], name: str) -> str | None:
     for i, arg in enumerate(args):
         if arg == name and i + 1 < len(args):
@@ -178,7 +190,8 @@ def load_chosen(
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist (never an input).")
 @click.option(
     "--outscale",
-    type=click.FloatRange(0, min_open=True),
+    type=click.FloatRange(0, MAX_OUTSCALE, min_open=True),
+    callback=lambda ctx, param, value: _finite(param, value),
     default=None,
     help="Resize the output to this many times the input's size (bicubic), e.g. 3.5 with an "
     "x4 model [default: the model's scale].",
