@@ -211,9 +211,12 @@ def check_float_options(cfg: Any) -> None:
 
 
 def check_tiling(tile: int | None, tile_overlap: int) -> None:
-    """Check ``--tile`` (None: whole images) and ``--tile-overlap`` of predict and eval."""
-    if tile is not None and tile < 1:
-        raise UsageError(f"--tile must be at least 1 (input pixels per tile), got {tile}")
+    """Check ``--tile`` (None: tiles when the whole image would not fit in memory, 0: never)
+    and ``--tile-overlap`` of predict and eval."""
+    if tile is not None and tile < 0:
+        raise UsageError(
+            f"--tile must be at least 1 (input pixels per tile) or 0 (never tile), got {tile}"
+        )
     if tile_overlap < 0:
         raise UsageError(f"--tile-overlap must be at least 0, got {tile_overlap}")
 

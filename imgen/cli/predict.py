@@ -163,9 +163,10 @@ def load_chosen(
     type=int,
     default=None,
     help="Process in tiles of N input pixels, for images too large to predict whole (512 "
-    "costs about 1.2x the compute of whole-image prediction; smaller tiles cost more) "
-    "[default: whole images; on a GPU that runs out of memory, tiles of half the size until "
-    "they fit].",
+    "costs about 1.2x the compute of whole-image prediction; smaller tiles cost more); 0: "
+    "never tile [default: whole images, or tiles (said on stderr) when the network's "
+    "activations for the whole image would exceed half the available memory; on a GPU that "
+    "runs out of memory, tiles of half the size until they fit].",
 )
 @click.option(
     "--tile-overlap",
