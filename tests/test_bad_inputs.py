@@ -480,3 +480,60 @@ def test_a_pickle_as_vgg_weights_is_refused_unrun(tmp_path: Path, data_folder: P
     )  # fmt: skip
     assert f"--vgg-weights {weights} is not a readable torch weights file" in _sentence(result, 1)
     assert not marker.exists()
+
+
+# --- issue 24, item 5: a resume does not silently change the run's options -------------------
+
+
+def test_resume_refuses_changed_options_unless_allowed(sr_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = Path(shutil.copytree(sr_run, tmp_path / "run"))
+    before = (run / "config.json").read_text()
+    changed = ("train", "sr", "--resume", run, "--steps", "2", "--lr", "1e-2", "--batch-size", "2")
+    line = _sentence(run_cli(*changed), 2)
+    assert "--lr 0.0005 -> 0.01" in line and "--batch-size 1 -> 2" in line
+    assert "--allow-changes" in line
+    assert (run / "config.json").read_text() == before  # nothing rewritten, nothing trained
+    assert not (run / "checkpoints" / "step_2").exists()
+
+    result = run_cli(*changed, "--allow-changes")
+    assert result.exit_code == 0, result.output
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert (config["lr"], config["batch_size"], config["steps"]) == (1e-2, 2, 2)
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    change = [e for e in events if e["event"] == "options_changed"]
+    assert change[0]["changes"] == {"batch_size": [1, 2], "lr": [0.0005, 0.01]}
+
+
+def test_resume_takes_more_steps_without_allow_changes(sr_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = Path(shutil.copytree(sr_run, tmp_path / "run"))
+    result = run_cli("train", "sr", "--resume", run, "--steps", "2", "--save-every", "1")
+    assert result.exit_code == 0, result.output
+
+
+def test_predict_refuses_more_samples_than_memory_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imgen.engine import device
+
+    data = tiny_image_folder(tmp_path / "faces", count=2, size=(32, 32))
+    result = run_cli(
+        "train", "dcgan", "--data", data, "--out", tmp_path / "runs", "--name", "g",
+        "--image-size", "32", "--steps", "1", "--batch-size", "2", "--ngf", "4", "--ndf", "4",
+        "--workers", "0", "--sample-every", "0",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    monkeypatch.setattr(device, "available_memory", lambda *a: 1024**3)  # 1 GB free
+    grid = tmp_path / "grid.png"
+    # 100000 samples of 3x32x32: 3.4 GB of floats, grid and copies, above half of 1 GB.
+    line = _sentence(run_cli("predict", "--run", tmp_path / "runs" / "g", "--n", "100000",
+                             "-o", grid), 2)  # fmt: skip
+    assert "--n 100000 samples of 3x32x32 need about 3.4 GB" in line
+    assert "draw at most 14563 at a time" in line
+    assert not grid.exists()
+    assert (
+        run_cli("predict", "--run", tmp_path / "runs" / "g", "--n", "4", "-o", grid).exit_code == 0
+    )
