@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from imgen.errors import UsageError
+from imgen.errors import ImgenError, UsageError
 
 
 def option(
@@ -183,6 +183,7 @@ class TrainConfig:
             raise UsageError(
                 f"--out {self.out} is a file, not a folder; give a folder for the run directories"
             )
+        check_float_options(self)
         if self.batch_size % self.grad_accum:
             raise UsageError(
                 f"--batch-size {self.batch_size} is not divisible by --grad-accum {self.grad_accum}"
@@ -214,10 +215,26 @@ def check_float(
         raise UsageError(f"{cli_name(name)} must be a finite number {bounds}, got {value}")
 
 
+def check_float_options(cfg: Any) -> None:
+    """Refuse NaN and infinity in every float option of ``cfg`` (a subclass's too), and a
+    negative value in every ``*_weight`` option (a loss weight), whatever declared them."""
+    for f in fields(type(cfg)):
+        value = getattr(cfg, f.name)
+        if not isinstance(value, float) or isinstance(value, bool):
+            continue
+        if f.name.endswith("_weight"):
+            check_float(cfg, f.name, 0)
+        elif not math.isfinite(value):
+            raise UsageError(f"{cli_name(f.name)} must be a finite number, got {value}")
+
+
 def check_tiling(tile: int | None, tile_overlap: int) -> None:
-    """Check ``--tile`` (None: whole images) and ``--tile-overlap`` of predict and eval."""
-    if tile is not None and tile < 1:
-        raise UsageError(f"--tile must be at least 1 (input pixels per tile), got {tile}")
+    """Check ``--tile`` (None: tiles when the whole image would not fit in memory, 0: never)
+    and ``--tile-overlap`` of predict and eval."""
+    if tile is not None and tile < 0:
+        raise UsageError(
+            f"--tile must be at least 1 (input pixels per tile) or 0 (never tile), got {tile}"
+        )
     if tile_overlap < 0:
         raise UsageError(f"--tile-overlap must be at least 0, got {tile_overlap}")
 
@@ -405,9 +422,17 @@ def load_toml(path: str | Path, cls: type) -> dict[str, Any]:
 
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise UsageError(f"config file {path} does not exist") from None
+    except UnicodeDecodeError:
+        # A binary file (e.g. a pickle): read as text only, never unpickled. A usage error
+        # (exit 2), as a --config file that is not valid TOML or JSON.
+        raise UsageError(
+            f"config file {path} is not text (binary, e.g. a pickle); give a TOML or JSON file"
+        ) from None
+    except OSError as exc:
+        raise ImgenError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
         return _load_json_config(path, text, cls)
     try:

@@ -15,3 +15,13 @@ class UsageError(ImgenError):
 
 class RegistryError(ImgenError):
     """A name registered twice, or an unknown name (with suggestions)."""
+
+
+class UnknownNameError(RegistryError, UsageError):
+    """An unknown registered name given as an option value (``--generator``, ``--pixel-loss``):
+    a usage error, exit status 2, with the close names suggested."""
+
+
+class MissingFolderError(DataError, UsageError):
+    """A data folder given as an option (``--data``) that does not exist: a usage error,
+    exit status 2, as a mistyped option value."""

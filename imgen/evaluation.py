@@ -231,6 +231,23 @@ def predict_files(
     report_failures(failed)
 
 
+def _check_generation_memory(model: Any, n: int, seed: int, label: str | None) -> None:
+    """Refuse an ``--n`` whose samples cannot be held: they are drawn into one float tensor
+    (and a grid of the same size), so ``--n 100000`` would exhaust the memory unchecked."""
+    from imgen.engine.device import available_memory
+
+    one = model.generate(1, seed=seed, label=label)  # its size: any generation task
+    need = 3 * 4 * one[0].numel() * n  # float samples, the float grid, the uint8 copies
+    have = available_memory()
+    if have and need > have // 2:
+        most = max(1, (have // 2) // (3 * 4 * one[0].numel()))
+        raise UsageError(
+            f"--n {n} samples of {'x'.join(map(str, one.shape[1:]))} need about "
+            f"{need / 1024**3:.1f} GB, more than half of the {have / 1024**3:.1f} GB of memory "
+            f"available; draw at most {most} at a time (another --seed for more)"
+        )
+
+
 def generate_files(
     model: Any,
     out: str,
@@ -263,6 +280,7 @@ def generate_files(
         )
     if n < 1:
         raise UsageError(f"--n must be at least 1, got {n}")
+    _check_generation_memory(model, n, seed, label)
     images = model.generate(n, seed=seed, label=label).cpu()
     task = model.loaded.task
     if not separate:

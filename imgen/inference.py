@@ -260,6 +260,78 @@ def predict_fitting(
         return out
 
 
+# The share of the available memory a prediction may use for the network's activations (the
+# rest: the output image, the input, other processes). Tiles are chosen to fit in it.
+MEMORY_SHARE = 0.5
+# Live activations at a layer's peak, in multiples of the largest layer output: its input, its
+# output and a residual branch's skip (conservative for plain and residual networks).
+LIVE_OUTPUTS = 3
+
+
+def activation_bytes(
+    net: torch.nn.Module, fn: Fn, channels: int, device: torch.device, multiple: int = 1
+) -> float:
+    """Bytes of activations per input pixel of ``fn`` (a forward of ``net``), from a probe.
+
+    Runs ``fn`` once on a small (32 px, or the multiple) input with hooks on ``net``'s
+    modules and takes the largest output of any module per input pixel, times
+    :data:`LIVE_OUTPUTS`. Activations grow with the pixels, so this scales to any image.
+
+    Example:
+        >>> net = torch.nn.Conv2d(3, 8, 3, padding=1)
+        >>> activation_bytes(net, net, 3, torch.device("cpu"))
+        96.0
+    """
+    side = max(32, multiple * math.ceil(32 / multiple))
+    largest = [0]
+
+    def hook(_module: torch.nn.Module, _inputs: Any, output: Any) -> None:
+        for t in output if isinstance(output, tuple | list) else (output,):
+            if isinstance(t, torch.Tensor):
+                largest[0] = max(largest[0], t.numel() * t.element_size())
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()]
+    try:
+        with torch.inference_mode():
+            out = fn(torch.zeros(1, channels, side, side, device=device))
+    finally:
+        for h in handles:
+            h.remove()
+    if isinstance(out, torch.Tensor):  # a function that is no module forward (ONNX): its output
+        largest[0] = max(largest[0], out.numel() * 4)
+    return LIVE_OUTPUTS * largest[0] / (side * side)
+
+
+def auto_tile(
+    height: int,
+    width: int,
+    per_pixel: float,
+    available: int,
+    *,
+    fixed: int = 0,
+    overlap: int = 32,
+    multiple: int = 1,
+) -> int | None:
+    """The tile side for an image whose activations need ``per_pixel`` bytes per input pixel:
+    None (whole image) when they fit in :data:`MEMORY_SHARE` of ``available`` bytes less
+    ``fixed`` (the output image, the input), else the largest tile (a multiple of 32 and of
+    ``multiple``, at least 32) whose tile plus context fits. ``available`` 0 (unknown): None.
+
+    Example:
+        >>> auto_tile(100, 100, 1000.0, 10**9)  # 10 MB of 500 MB: whole
+        >>> auto_tile(4000, 3000, 12288.0, 8 * 1024**3, overlap=32)  # 147 GB of 4 GB: tiles
+        512
+    """
+    if available <= 0 or per_pixel <= 0:
+        return None
+    budget = MEMORY_SHARE * available - fixed
+    if height * width * per_pixel <= budget:
+        return None
+    side = int(math.sqrt(max(budget, 0) / per_pixel)) - 2 * overlap
+    step = 32 * multiple // math.gcd(32, multiple)
+    return max(step, side // step * step)
+
+
 def _finish(out: torch.Tensor, out_dtype: torch.dtype | None) -> torch.Tensor:
     if out_dtype is None or out_dtype == out.dtype:
         return out

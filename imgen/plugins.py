@@ -23,7 +23,7 @@ from typing import Any
 import pluggy
 
 from imgen import hookspecs
-from imgen.errors import RegistryError
+from imgen.errors import RegistryError, UsageError
 from imgen.registry import Registries, Registry
 from imgen.task import Task
 
@@ -383,7 +383,55 @@ def _build(kind: str, name: str, factory: Any, offered: dict | None, kwargs: dic
                 f"{', '.join(sorted(accepted)) or 'none'}"
             )
     chosen = {k: v for k, v in (offered or {}).items() if accepted is None or k in accepted}
-    return factory(**{**chosen, **kwargs})
+    arguments = {**chosen, **kwargs}
+    if kind == "loss":
+        return factory(**arguments)
+    _check_model_size(kind, name, factory, arguments)
+    try:
+        return factory(**arguments)
+    except (ValueError, TypeError, RuntimeError, MemoryError) as exc:
+        # A factory refusing its arguments (--generator-options '{"num_feat": -5}', a scale it
+        # does not have) is the user's value, not a bug: one sentence, exit 2.
+        raise UsageError(
+            f"--{kind} {name}: {_first_line(exc)} (built with {_shown(arguments)})"
+        ) from None
+
+
+# Parameters (fp32) beyond this share of the available memory are refused before a model is
+# built: training holds them about 4 times (weights, gradients, two Adam moments).
+_MODEL_MEMORY_SHARE = 0.25
+
+
+def _check_model_size(kind: str, name: str, factory: Any, arguments: dict) -> None:
+    """Build the model on the meta device (no memory) and refuse one whose parameters cannot
+    be allocated, e.g. ``--num-feat 1000000``, with a sentence instead of an allocator error
+    or the kernel's OOM killer."""
+    try:
+        import torch
+
+        with torch.device("meta"):
+            probe = factory(**arguments)
+        count = sum(p.numel() for p in probe.parameters())
+    except Exception:  # a factory that cannot run on meta (loads a file...): build for real
+        return
+    from imgen.engine.device import available_memory
+
+    need, have = 4 * count, available_memory()
+    if have and need > _MODEL_MEMORY_SHARE * have:
+        raise UsageError(
+            f"--{kind} {name} with {_shown(arguments)} has {count:,} parameters "
+            f"({need / 1024**3:.1f} GB in fp32), more than a quarter of the "
+            f"{have / 1024**3:.1f} GB of memory available; choose smaller width or depth options"
+        )
+
+
+def _shown(arguments: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in sorted(arguments.items())) or "no arguments"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
 
 
 def create_model(

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from imgen.errors import RegistryError
+from imgen.errors import RegistryError, UnknownNameError
 
 
 def resolve(target: Any) -> Any:
@@ -94,7 +94,7 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
-            raise RegistryError(self.unknown_message(name, task=task)) from None
+            raise UnknownNameError(self.unknown_message(name, task=task)) from None
 
     def get(self, name: str) -> Any:
         """The loaded object registered as ``name``."""

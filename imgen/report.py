@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imgen.engine.rundir import CONFIG, METRICS
-from imgen.errors import ImgenError, UsageError
+from imgen.engine.rundir import CONFIG, METRICS, read_config
+from imgen.errors import UsageError
 
 REPORT = "report.html"
 # The events whose numbers are plotted, and the keys of an event that are no metric.
@@ -92,10 +92,7 @@ def load_run(path: str | Path, label: str, samples: int = 1) -> Run:
     config = path / CONFIG
     if not config.is_file():
         raise UsageError(f"{path} is not a run directory: it has no {CONFIG}")
-    try:
-        info = json.loads(config.read_text())
-    except json.JSONDecodeError as exc:
-        raise ImgenError(f"{config} is not valid JSON ({exc.msg}); rewrite or remove it") from None
+    info = read_config(path)
     grids = sorted((path / "samples").glob("step_*.png"), key=sample_step)
     return Run(
         path=path,

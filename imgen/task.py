@@ -327,6 +327,10 @@ class GANTask(Task):
         from imgen.nn.contract import required_multiple
 
         check_tiling(tile, tile_overlap)  # imgen predict's --tile: a sentence, not a ValueError
+        if tile is None:
+            tile = self._auto_tile(net, fn, image, scale, tile_overlap, out_dtype)
+        elif tile == 0:  # --tile 0: never tile (a GPU out of memory still retries in tiles)
+            tile = None
         out = predict_fitting(
             fn,
             image,
@@ -340,6 +344,52 @@ class GANTask(Task):
         if out_dtype is not None and not out_dtype.is_floating_point:
             return out  # already clamped to the integer levels
         return out.clamp(0, 1)
+
+    @staticmethod
+    def _auto_tile(
+        net: nn.Module,
+        fn: Any,
+        image: torch.Tensor,
+        scale: int,
+        overlap: int,
+        out_dtype: torch.dtype | None,
+    ) -> int | None:
+        """The tile for ``image`` when its whole-image activations would not fit in memory
+        (:func:`imgen.inference.auto_tile`), said on stderr; None: predict it whole."""
+        import sys
+
+        import torch
+
+        from imgen.engine.device import available_memory
+        from imgen.inference import activation_bytes, auto_tile
+        from imgen.nn.contract import required_multiple
+
+        height, width = image.shape[-2:]
+        pixels = image[..., :1, :, :].numel()  # batch x height x width
+        if pixels <= 256 * 256:  # small images: no probe (tests, training samples)
+            return None
+        multiple = required_multiple(net)
+        per_pixel = activation_bytes(net, fn, image.shape[-3], image.device, multiple)
+        per_pixel *= pixels / (height * width)  # a batch's images are in memory together
+        out_size = torch.empty((), dtype=out_dtype or torch.float32).element_size()
+        fixed = pixels * image.shape[-3] * (scale * scale * out_size + image.element_size())
+        tile = auto_tile(
+            height,
+            width,
+            per_pixel,
+            available_memory(image.device),
+            fixed=fixed,
+            overlap=overlap,
+            multiple=multiple,
+        )
+        if tile is not None:
+            need = height * width * per_pixel / 1024**3
+            print(
+                f"imgen: {width}x{height} would need about {need:.1f} GB of activations whole; "
+                f"predicting in tiles of {tile} (--tile 0: never tile)",
+                file=sys.stderr,
+            )
+        return tile
 
     def scores(
         self, names: Sequence[str], *, crop_border: int = 0, suffix: str = ""

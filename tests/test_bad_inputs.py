@@ -339,3 +339,201 @@ def test_stand_ins_pick_the_next_readable_item():
     assert len(said) == 2 and said[0].startswith("b can no longer be read")
     with pytest.raises(DataError, match="3 of the 5 training images can no longer be read"):
         StandIns(list("abcde"), lambda i: read(i if i < 3 else 1), said.append)(1)
+
+
+# --- issue 24, item 4: bad values and files are one sentence, exit 2 (value) or 1 (file) ----
+
+
+class _RunsCode:
+    """Touches ``path`` when unpickled: a pickle that would run code."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def _pickle(path: Path, marker: Path) -> Path:
+    import pickle
+
+    path.write_bytes(pickle.dumps({"config": _RunsCode(marker)}))
+    return path
+
+
+def _sentence(result, code: int) -> str:
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result.stderr.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def data_folder(tmp_path: Path) -> Path:
+    return tiny_image_folder(tmp_path / "data", count=2, size=(32, 32))
+
+
+SR_TRAIN = ("train", "sr", "--scale", "2", "--gan-weight", "0", "--steps", "1", "--crop", "16",
+            "--batch-size", "1", "--num-feat", "4", "--num-block", "1", "--workers", "0",
+            "--sample-every", "0")  # fmt: skip
+STYLE_TRAIN = ("train", "style", "--steps", "1", "--crop", "16", "--ngf", "4", "--ndf", "4",
+               "--blocks", "1", "--workers", "0", "--sample-every", "0")  # fmt: skip
+
+
+@pytest.mark.parametrize("damage", ["pickle", "truncate"])
+@pytest.mark.parametrize("command", ["predict", "eval", "resume", "init", "report", "config"])
+def test_an_unreadable_config_json_is_a_sentence(
+    sr_run: Path, tmp_path: Path, data_folder: Path, command: str, damage: str
+) -> None:
+    import shutil
+
+    run = Path(shutil.copytree(sr_run, tmp_path / "run"))
+    config, marker = run / "config.json", tmp_path / "CODE_RAN"
+    if damage == "pickle":
+        _pickle(config, marker)
+    else:
+        config.write_bytes(config.read_bytes()[:40])
+    image = data_folder / "image_000.png"
+    args = {
+        "predict": ("predict", "--run", run, image, "-o", tmp_path / "out"),
+        "eval": ("eval", "sr", "--run", run, "--data", data_folder),
+        "resume": ("train", "sr", "--resume", run, "--steps", "2"),
+        "init": (*SR_TRAIN, "--data", data_folder, "--out", tmp_path / "o", "--init", run),
+        "report": ("report", run),
+        "config": (*SR_TRAIN, "--data", data_folder, "--out", tmp_path / "o", "--config", config),
+    }[command]
+    # A --config file holds option values the user wrote: a usage error, as bad TOML is.
+    line = _sentence(run_cli(*args), 2 if command == "config" else 1)
+    assert str(config) in line
+    assert not marker.exists()
+
+
+def test_a_junk_onnx_file_is_a_sentence(tmp_path: Path, data_folder: Path) -> None:
+    pytest.importorskip("onnx")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not an onnx model" * 8)
+    args = ("predict", "--weights", junk, data_folder / "image_000.png", "-o", tmp_path / "o")
+    assert "is not a readable ONNX model" in _sentence(run_cli(*args), 1)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e6", "-1"])
+def test_predict_refuses_an_outscale_that_is_not_a_size(
+    sr_run: Path, tmp_path: Path, data_folder: Path, value: str
+) -> None:
+    args = ("predict", "--run", sr_run, data_folder / "image_000.png", "-o", tmp_path / "out")
+    assert "--outscale" in _sentence(run_cli(*args, "--outscale", value), 2)
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_refuses_a_size_it_cannot_run(sr_run: Path, tmp_path: Path) -> None:
+    result = run_cli("export", "--run", sr_run, "-o", tmp_path / "m.onnx", "--size", "99999")
+    assert "--size must be at most 4096, got 99999" in _sentence(result, 2)
+
+
+@pytest.mark.parametrize(
+    ("task", "option", "value", "expected"),
+    [
+        ("sr", "--num-feat", "1000000", "parameters"),
+        ("style", "--ngf", "1000000", "parameters"),
+        ("style", "--blocks", "-1", "--blocks must be at least 0, got -1"),
+        ("style", "--pool-size", "-1", "--pool-size must be at least 0, got -1"),
+        ("sr", "--generator-options", '{"num_feat": -5}', "--generator srresnet: Trying to"),
+        ("style", "--identity-weight", "nan", "--identity-weight must be a finite number"),
+        ("style", "--identity-weight", "-1", "--identity-weight must be a finite number of at"),
+        ("style", "--cycle-weight", "-1", "--cycle-weight must be a finite number of at least"),
+        ("sr", "--lr", "inf", "--lr must be a finite number"),
+        ("sr", "--generator", "nosuch", "unknown generator 'nosuch'"),
+        ("sr", "--pixel-loss", "nosuch", "unknown loss 'nosuch'"),
+    ],
+)
+def test_train_refuses_a_bad_value_before_step_1(
+    tmp_path: Path, data_folder: Path, task: str, option: str, value: str, expected: str
+) -> None:
+    base = SR_TRAIN if task == "sr" else STYLE_TRAIN
+    out = tmp_path / "runs"
+    result = run_cli(*base, "--data", data_folder, "--out", out, option, value)
+    assert expected in _sentence(result, 2)
+    assert not any(out.glob("*/checkpoints/step_*"))
+
+
+def test_a_missing_data_folder_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli(*SR_TRAIN, "--data", tmp_path / "nosuch", "--out", tmp_path / "runs")
+    assert "does not exist; check the path given to --data" in _sentence(result, 2)
+
+
+def test_dcgan_refuses_classes_that_name_none(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for name in ("a", "b"):
+        tiny_image_folder(data / name, count=2, size=(32, 32))
+    result = run_cli(
+        "train", "dcgan", "--data", data, "--out", tmp_path / "runs", "--image-size", "32",
+        "--steps", "1", "--conditional", "--classes", ",,,",
+    )  # fmt: skip
+    assert "--classes ',,,' names no class" in _sentence(result, 2)
+
+
+def test_a_pickle_as_vgg_weights_is_refused_unrun(tmp_path: Path, data_folder: Path) -> None:
+    marker = tmp_path / "CODE_RAN"
+    weights = _pickle(tmp_path / "vgg.pth", marker)
+    result = run_cli(
+        *SR_TRAIN, "--data", data_folder, "--out", tmp_path / "runs", "--gan-weight", "1",
+        "--crop", "32", "--perceptual-weight", "1", "--vgg-weights", weights,
+    )  # fmt: skip
+    assert f"--vgg-weights {weights} is not a readable torch weights file" in _sentence(result, 1)
+    assert not marker.exists()
+
+
+# --- issue 24, item 5: a resume does not silently change the run's options -------------------
+
+
+def test_resume_refuses_changed_options_unless_allowed(sr_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = Path(shutil.copytree(sr_run, tmp_path / "run"))
+    before = (run / "config.json").read_text()
+    changed = ("train", "sr", "--resume", run, "--steps", "2", "--lr", "1e-2", "--batch-size", "2")
+    line = _sentence(run_cli(*changed), 2)
+    assert "--lr 0.0005 -> 0.01" in line and "--batch-size 1 -> 2" in line
+    assert "--allow-changes" in line
+    assert (run / "config.json").read_text() == before  # nothing rewritten, nothing trained
+    assert not (run / "checkpoints" / "step_2").exists()
+
+    result = run_cli(*changed, "--allow-changes")
+    assert result.exit_code == 0, result.output
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert (config["lr"], config["batch_size"], config["steps"]) == (1e-2, 2, 2)
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    change = [e for e in events if e["event"] == "options_changed"]
+    assert change[0]["changes"] == {"batch_size": [1, 2], "lr": [0.0005, 0.01]}
+
+
+def test_resume_takes_more_steps_without_allow_changes(sr_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = Path(shutil.copytree(sr_run, tmp_path / "run"))
+    result = run_cli("train", "sr", "--resume", run, "--steps", "2", "--save-every", "1")
+    assert result.exit_code == 0, result.output
+
+
+def test_predict_refuses_more_samples_than_memory_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imgen.engine import device
+
+    data = tiny_image_folder(tmp_path / "faces", count=2, size=(32, 32))
+    result = run_cli(
+        "train", "dcgan", "--data", data, "--out", tmp_path / "runs", "--name", "g",
+        "--image-size", "32", "--steps", "1", "--batch-size", "2", "--ngf", "4", "--ndf", "4",
+        "--workers", "0", "--sample-every", "0",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    monkeypatch.setattr(device, "available_memory", lambda *a: 1024**3)  # 1 GB free
+    grid = tmp_path / "grid.png"
+    # 100000 samples of 3x32x32: 3.4 GB of floats, grid and copies, above half of 1 GB.
+    line = _sentence(run_cli("predict", "--run", tmp_path / "runs" / "g", "--n", "100000",
+                             "-o", grid), 2)  # fmt: skip
+    assert "--n 100000 samples of 3x32x32 need about 3.4 GB" in line
+    assert "draw at most 14563 at a time" in line
+    assert not grid.exists()
+    assert (
+        run_cli("predict", "--run", tmp_path / "runs" / "g", "--n", "4", "-o", grid).exit_code == 0
+    )

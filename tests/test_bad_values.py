@@ -174,8 +174,7 @@ def test_eval_sr_bicubic_scale_3_has_no_crop_check(photo_folder):
 
 # -- --tile of imgen eval and imgen predict -------------------------------------------------------
 TILE_CASES = [
-    (["--tile", "0"], "--tile must be at least 1 (input pixels per tile), got 0"),
-    (["--tile", "-5"], "--tile must be at least 1 (input pixels per tile), got -5"),
+    (["--tile", "-5"], "--tile must be at least 1 (input pixels per tile) or 0 (never tile)"),
     (["--tile", "16", "--tile-overlap", "-1"], "--tile-overlap must be at least 0, got -1"),
 ]
 
@@ -211,3 +210,24 @@ def test_predict_bad_tile_is_a_usage_error_before_any_output(sr_run, tmp_path, a
     result = run_cli("predict", "--run", sr_run, image, "-o", out, *args)
     assert_usage_error(result, message)
     assert not out.exists()
+
+
+def test_predict_tiles_by_itself_when_the_whole_image_would_not_fit(sr_run, tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    import imgen.engine.device
+
+    image = tiny_image_folder(tmp_path / "in", count=1, size=(300, 300))
+    whole = run_cli("predict", "--run", sr_run, image, "-o", tmp_path / "whole", "--tile", "0")
+    assert whole.exit_code == 0, whole.output
+    assert "predicting in tiles" not in whole.stderr
+    # 20 MB available: the whole image's activations (~17 MB estimated) exceed half of it.
+    monkeypatch.setattr(imgen.engine.device, "available_memory", lambda device=None: 20 * 2**20)
+    tiled = run_cli("predict", "--run", sr_run, image, "-o", tmp_path / "tiled")
+    assert tiled.exit_code == 0, tiled.output
+    assert "300x300 would need about" in tiled.stderr
+    assert "predicting in tiles of " in tiled.stderr
+    a, b = (np.asarray(Image.open(tmp_path / d / "image_000.png")) for d in ("whole", "tiled"))
+    assert a.shape == b.shape == (600, 600, 3)
+    assert np.abs(a.astype(int) - b).max() <= 1  # tiles with 32 px of context: seamless

@@ -11,6 +11,9 @@ from imgen.cli.common import CONTEXT
 from imgen.cli.predict import PredictCommand, load_chosen, model_options
 from imgen.errors import UsageError
 
+# The largest --size of a fixed-size export: the parity check runs the network on one image.
+MAX_EXPORT_SIZE = 4096
+
 
 @click.command("import", context_settings=CONTEXT)
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))
@@ -109,6 +112,13 @@ def export(
     from imgen.weights.export import export as export_file
 
     precision = "fp32" if precision == "auto" else precision
+    if size < 1:
+        raise UsageError(f"--size must be at least 1, got {size}")
+    if size > MAX_EXPORT_SIZE:
+        raise UsageError(
+            f"--size must be at most {MAX_EXPORT_SIZE}, got {size} (the export runs the network "
+            "on one image of that side); add --dynamic for a graph that takes larger images"
+        )
     model = load_chosen(
         run,
         weights,
@@ -121,8 +131,6 @@ def export(
     )
     if model.source.lower().endswith(".onnx"):
         raise UsageError(f"{model.source} is an ONNX file already")
-    if size < 1:
-        raise UsageError(f"--size must be at least 1, got {size}")
     network = model.export_network(**task_options).cpu()
     nets = model.loaded.nets
     metadata = {

@@ -40,6 +40,18 @@ class PredictCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
+# Outputs beyond 16 times the input's side are not an upscale a model gives (a 1000 px photo
+# would already make a 16000 px output).
+MAX_OUTSCALE = 16.0
+
+
+def _finite(param: click.Parameter, value: float | None) -> float | None:
+    """Refuse NaN, which click's FloatRange lets through (no comparison holds for it)."""
+    if value is not None and value != value:
+        raise click.BadParameter(f"{value} is not a number", param=param)
+    return value
+
+
 def _option_value(args: list[str], name: str) -> str | None:
     for i, arg in enumerate(args):
         if arg == name and i + 1 < len(args):
@@ -198,9 +210,10 @@ def load_chosen(
     type=int,
     default=None,
     help="Process in tiles of N input pixels, for images too large to predict whole (512 "
-    "costs about 1.2x the compute of whole-image prediction; smaller tiles cost more) "
-    "[default: whole images; on a GPU that runs out of memory, tiles of half the size until "
-    "they fit].",
+    "costs about 1.2x the compute of whole-image prediction; smaller tiles cost more); 0: "
+    "never tile [default: whole images, or tiles (said on stderr) when the network's "
+    "activations for the whole image would exceed half the available memory; on a GPU that "
+    "runs out of memory, tiles of half the size until they fit].",
 )
 @click.option(
     "--tile-overlap",
@@ -225,7 +238,8 @@ def load_chosen(
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist (never an input).")
 @click.option(
     "--outscale",
-    type=click.FloatRange(0, min_open=True),
+    type=click.FloatRange(0, MAX_OUTSCALE, min_open=True),
+    callback=lambda ctx, param, value: _finite(param, value),
     default=None,
     help="Resize the output to this many times the input's size (bicubic), e.g. 3.5 with an "
     "x4 model [default: the model's scale].",

@@ -148,6 +148,34 @@ def _published_run(name: str, task: str) -> str:
     return str(run)
 
 
+# Options a resumed run may take anew without changing what it learns: how long and where it
+# runs, and what it writes; any other stored option differs only with --allow-changes.
+RESUME_FREE = frozenset(
+    {
+        "data", "out", "name", "resume", "init", "steps", "time_limit", "keep", "save_every",
+        "log_every", "sample_every", "eval_every", "eval_data", "workers", "logger",
+        "dist_timeout", "device", "compile", "channels_last", "skip_nonfinite", "restart",
+    }
+)  # fmt: skip
+
+
+def _resume_changes(cls: type, stored: dict[str, Any], cfg: Any) -> dict[str, tuple[Any, Any]]:
+    """Options of ``cfg`` that differ from the resumed run's stored ones (old, new), except
+    those in :data:`RESUME_FREE`; both sides pass through ``cls`` so types compare alike."""
+    from imgen.config import from_dict, to_dict
+
+    try:
+        before = to_dict(from_dict(cls, stored, source="config.json"))
+    except ImgenError:  # a stored config this version refuses: nothing sensible to compare
+        return {}
+    after = to_dict(cfg)
+    return {
+        k: (before[k], after[k])
+        for k in after
+        if k in before and k not in RESUME_FREE and before[k] != after[k]
+    }
+
+
 def train_command(task: Any) -> click.Command:
     """The ``imgen train TASK`` command of ``task``: ``--config`` and its config's options."""
     from imgen.config import click_options
@@ -162,6 +190,7 @@ def train_command(task: Any) -> click.Command:
         config_file = values.pop("config")
         nproc = values.pop("nproc")
         _offline_flag(values.pop("no_download"))
+        allow_changes = values.pop("allow_changes")
         if nproc > 1:  # this process only launches: one training process per rank
             from imgen.engine.distributed import launch
 
@@ -186,8 +215,29 @@ def train_command(task: Any) -> click.Command:
             config_file=config_file,
             initial=initial,
         )
+        cfg = cls(**merged)
+        changes = {}
+        # A run without a checkpoint (imported, or stopped before its first save) has trained
+        # nothing the new options could spoil.
+        if stored is not None and any(Path(values["resume"], "checkpoints").glob("step_*")):
+            changes = _resume_changes(cls, stored, cfg)
+        if changes and not allow_changes:
+            listed = ", ".join(
+                f"--{k.replace('_', '-')} {old!r} -> {new!r}" for k, (old, new) in changes.items()
+            )
+            raise UsageError(
+                f"--resume {values['resume']} would change training options the run was "
+                f"started with ({listed}); leave them out to continue the run as it was, or "
+                "add --allow-changes to change them (recorded in metrics.jsonl)"
+            )
         try:
-            trainer = Trainer(task, cls(**merged))
+            trainer = Trainer(task, cfg)
+            if changes and trainer.dist.is_main:
+                from imgen.engine.rundir import MetricsLog
+
+                MetricsLog(Path(values["resume"])).write(
+                    "options_changed", changes={k: list(v) for k, v in changes.items()}
+                )
             run_dir = trainer.fit()
         except Interrupted as stopped:  # saved; the hint is printed, no "Aborted!" from click
             ctx.exit(128 + int(stopped.signum))
@@ -207,6 +257,13 @@ def train_command(task: Any) -> click.Command:
             default=None,
             help="TOML file with any of these options, or a run's config.json (its options but "
             "its name): the command line wins.",
+        ),
+        click.Option(
+            ["--allow-changes"],
+            is_flag=True,
+            help="With --resume: accept training options that differ from the run's "
+            "config.json (lr, batch size...); the change is recorded in metrics.jsonl and "
+            "config.json. Without it such a resume is refused.",
         ),
         click.Option(
             ["--nproc"],

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from imgen.errors import DataError, UsageError
+from imgen.errors import DataError, MissingFolderError, UsageError
 from imgen.failures import Failure, collecting, record_failure, report_failures
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -67,7 +67,9 @@ def scan_images(root: str | Path, recursive: bool = True) -> list[Path]:
     """
     root = Path(root)
     if not root.exists():
-        raise DataError(f"The data folder {root} does not exist; check the path given to --data.")
+        raise MissingFolderError(
+            f"The data folder {root} does not exist; check the path given to --data."
+        )
     if not root.is_dir():
         raise DataError(
             f"{root} is a file, not a folder; pass the folder that contains the images."

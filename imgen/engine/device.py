@@ -49,3 +49,37 @@ def default_workers(device: torch.device) -> int:
     if device.type == "cpu":
         return 0
     return min(8, os.cpu_count() or 1)
+
+
+def available_memory(device: torch.device | str | None = None) -> int:
+    """Bytes that can still be allocated on ``device`` (None or CPU: RAM), 0 when unknown.
+
+    CPU: ``MemAvailable`` of /proc/meminfo, lowered to a cgroup's limit where one is set
+    (a container); CUDA: the device's free memory.
+
+    Example:
+        >>> available_memory() >= 0
+        True
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        try:
+            return int(torch.cuda.mem_get_info(device)[0])
+        except Exception:  # no driver, or a device that is not there: unknown
+            return 0
+    if device.type != "cpu":
+        return 0
+    have = 0
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                have = int(line.split()[1]) * 1024
+    with contextlib.suppress(OSError, ValueError):
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as f:
+            used = int(f.read().strip())
+        if limit != "max":
+            left = max(int(limit) - used, 0)
+            have = min(have, left) if have else left
+    return have

@@ -73,7 +73,31 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / CONFIG
     if not path.exists():
         raise ImgenError(f"{run_dir} is not a run directory: {CONFIG} is missing")
-    return json.loads(path.read_text())
+    return _parse_config(path)
+
+
+def _parse_config(path: Path) -> dict[str, Any]:
+    """``config.json``'s object; a file that is not one (truncated, binary, a pickle) is an
+    ImgenError naming it, never a traceback (json only parses: nothing in it runs)."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ImgenError(
+            f"{path} is not a readable run config (not valid JSON: {exc}); restore it from a "
+            "copy of the run or start a new run"
+        ) from None
+    except OSError as exc:
+        raise ImgenError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if (
+        not isinstance(data, dict)
+        or "task" not in data
+        or not isinstance(data.get("config", {}), dict)
+    ):
+        raise ImgenError(
+            f"{path} is not a run config (no JSON object with a task and its config); "
+            "restore it from a copy of the run or start a new run"
+        )
+    return data
 
 
 class MetricsLog:

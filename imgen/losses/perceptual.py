@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from imgen.errors import ImgenError
+
 __all__ = [
     "VGG19_FILENAME",
     "VGG19_LAYER_NAMES",
@@ -170,9 +172,16 @@ class PerceptualLoss(nn.Module):
         self.register_buffer("std", std, persistent=False)
 
     def _load_weights(self, path: Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            # weights_only: a pickle that would run code is refused, never executed.
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise ImgenError(
+                f"--vgg-weights {path} is not a readable torch weights file "
+                f"({type(exc).__name__}); give torchvision's vgg19 .pth file"
+            ) from None
         if not isinstance(state, Mapping):
-            raise TypeError(f"{path} does not hold a state dict; expected torchvision VGG19.")
+            raise ImgenError(f"{path} does not hold a state dict; expected torchvision VGG19.")
         # torchvision files hold the whole model ("features.N.weight", "classifier..."); accept
         # a bare features state dict ("N.weight") too.
         if any(k.startswith("features.") for k in state):

@@ -228,11 +228,19 @@ def onnx_session(path: str | Path) -> Any:
 def onnx_metadata(path: str | Path) -> dict[str, Any]:
     """imgen's metadata of an exported ONNX file ({} for an ONNX file made elsewhere)."""
     onnx, _ = require_onnx()
-    model = onnx.load(str(path), load_external_data=False)
-    out = {}
-    for entry in model.metadata_props:
-        if entry.key.startswith(METADATA_PREFIX):
-            out[entry.key[len(METADATA_PREFIX) :]] = json.loads(entry.value)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        out = {}
+        for entry in model.metadata_props:
+            if entry.key.startswith(METADATA_PREFIX):
+                out[entry.key[len(METADATA_PREFIX) :]] = json.loads(entry.value)
+    except OSError as exc:
+        raise ImgenError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except Exception as exc:  # protobuf's DecodeError, bad metadata JSON: not an ONNX model
+        raise ImgenError(
+            f"{path} is not a readable ONNX model ({type(exc).__name__}); export it again "
+            "with imgen export"
+        ) from None
     return out
 
 

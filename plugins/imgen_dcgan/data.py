@@ -19,7 +19,7 @@ from imgen.data.datasets import ImageSet
 from imgen.data.folder import IMAGE_EXTENSIONS, Warn, _warn_stderr, is_image_file
 from imgen.data.folder import image_size as image_size_of
 from imgen.data.transforms import center_crop, sample_rng
-from imgen.errors import DataError
+from imgen.errors import DataError, MissingFolderError
 
 __all__ = [
     "LFW_CLASSES",
@@ -118,7 +118,9 @@ def find_classes(root: str | Path, wanted: list[str] | None = None) -> list[str]
     """
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"The data folder {root} does not exist; check the path given to --data.")
+        raise MissingFolderError(
+            f"The data folder {root} does not exist; check the path given to --data."
+        )
     folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if wanted:
         missing = [c for c in wanted if c not in folders]

@@ -151,6 +151,11 @@ class DCGAN(GANTask):
             if getattr(cfg, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
         wanted = parse_classes(cfg.classes or "")
+        if cfg.classes is not None and not wanted:  # ",,," would silently mean every class
+            raise UsageError(
+                f"--classes {cfg.classes!r} names no class; give folder names separated by "
+                "commas (cat,dog) or leave --classes out for every subfolder"
+            )
         if not cfg.conditional:
             if wanted:
                 raise UsageError("--classes applies to conditional runs only; add --conditional")

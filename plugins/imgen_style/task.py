@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from imgen.config import ImageToImageConfig, option
+from imgen.config import ImageToImageConfig, check_int, option
 from imgen.nn.scaling import from_net, to_net
 from imgen.task import GANTask
 
@@ -54,6 +54,12 @@ class StyleConfig(ImageToImageConfig):
         0.5, "Identity loss weight, relative to --cycle-weight (0 disables)."
     )
     pool_size: int = option(50, "Past fakes kept for the discriminators (0: none).")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # The weights (finite, at least 0) are checked by the core for every *_weight option.
+        check_int(self, "blocks", 0)
+        check_int(self, "pool_size", 0)
 
 
 GS = ("G_AB", "G_BA")
