@@ -292,7 +292,7 @@ def test_models_glob_without_match_says_so(runner):
 
 def test_unknown_generator_lists_only_the_tasks_models(runner, tmp_path):
     result = invoke(runner, "train", "sr", "--generator", "xyz", "--out", str(tmp_path))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error (issue 24)
     assert "unknown generator 'xyz' for task 'sr'" in result.output
     assert "unet" not in result.output and "dcgan" not in result.output  # other tasks' models
     wrong = invoke(runner, "train", "sr", "--generator", "unet", "--out", str(tmp_path))
