@@ -472,7 +472,18 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 def from_dict(cls: type, values: dict[str, Any], *, source: str = "config") -> Any:
     """Build ``cls`` from stored values, ignoring options this version no longer has."""
     names = {f.name for f in fields(cls)} | set(getattr(cls, "renamed", {}))
+    values = with_legacy(cls, values)
     return cls(**coerce(cls, {k: v for k, v in values.items() if k in names}, source=source))
+
+
+def with_legacy(cls: type, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's stored options with ``cls.legacy``'s values for the options it predates (a
+    run from before ``--pretrain-steps`` trained the GAN from step 0, whatever the default
+    is now)."""
+    renamed = getattr(cls, "renamed", {})
+    present = {renamed.get(k, k) for k in stored}
+    legacy = getattr(cls, "legacy", {})
+    return {**{k: v for k, v in legacy.items() if k not in present}, **stored}
 
 
 def merge_options(
@@ -521,7 +532,7 @@ def merge_options(
         initial = {renamed.get(k, k): v for k, v in initial.items()}
         merged.update({k: v for k, v in initial.items() if k in arch})
     if stored:
-        stored = {renamed.get(k, k): v for k, v in stored.items()}
+        stored = {renamed.get(k, k): v for k, v in with_legacy(cls, stored).items()}
         merged.update({k: v for k, v in stored.items() if k in merged})
     if config_file:
         merged.update(load_toml(config_file, cls))
@@ -581,11 +592,62 @@ class PairedGANConfig(GANConfig):
     )
     pixel_weight: float = option(1.0, "Pixel loss weight.")
     gan_weight: float = option(1.0, "Adversarial loss weight; 0 trains without a discriminator.")
+    pretrain_steps: int | None = option(
+        0,
+        "Steps of pixel loss alone (no discriminator) before the GAN phase, which starts from "
+        "those weights with a fresh discriminator; 0 trains the GAN from step 0.",
+    )
+    gan_lr: float | None = option(
+        None,
+        "Learning rate of the GAN phase (generator; the discriminator's too unless --d-lr) "
+        "[default: half of --lr after a --pretrain-steps phase, as ESRGAN's 2e-4 then 1e-4; "
+        "--lr without one].",
+    )
+
+    # Runs from before an option existed trained as if it had this value.
+    legacy: ClassVar[dict[str, Any]] = {"pretrain_steps": 0}
+    # --pretrain-steps' default where a task leaves it to the total (sr): ESRGAN and
+    # Real-ESRGAN train the PSNR model for 1,000k iterations, then the GAN for 400k.
+    PRETRAIN_SHARE: ClassVar[float] = 1000 / 1400
 
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("pixel_weight", "gan_weight"):
             check_float(self, name, 0)
+        if self.pretrain_steps is not None:  # None: the task's default (the trainer stores it)
+            check_int(self, "pretrain_steps", 0)
+            if self.pretrain_steps and self.gan_weight == 0:
+                raise UsageError(
+                    f"--pretrain-steps {self.pretrain_steps} has no effect with --gan-weight 0 "
+                    "(the whole run trains the pixel loss alone); leave one of them out"
+                )
+            if self.pretrain_steps > self.steps:
+                raise UsageError(
+                    f"--pretrain-steps {self.pretrain_steps} is more than --steps {self.steps};"
+                    f" pass at most {self.steps} (as many: no GAN phase)"
+                )
+        if self.gan_lr is not None:
+            check_float(self, "gan_lr", 0, low_open=True)
+            if self.gan_weight == 0 and self.gan_lr != self.lr:
+                raise UsageError(
+                    f"--gan-lr {self.gan_lr:g} has no effect with --gan-weight 0 (no GAN "
+                    "phase); pass --lr instead"
+                )
+
+    def resolved_pretrain_steps(self) -> int:
+        """``--pretrain-steps``, its default worked out: :attr:`PRETRAIN_SHARE` of --steps,
+        0 with --init (the generator comes trained) or without a GAN (--gan-weight 0)."""
+        if self.pretrain_steps is not None:
+            return self.pretrain_steps if self.gan_weight > 0 else 0
+        if self.init is not None or self.gan_weight == 0:
+            return 0
+        return round(self.steps * self.PRETRAIN_SHARE)
+
+    def resolved_gan_lr(self) -> float:
+        """``--gan-lr``, its default worked out: half of --lr after a pixel-loss phase."""
+        if self.gan_lr is not None:
+            return self.gan_lr
+        return self.lr / 2 if self.resolved_pretrain_steps() else self.lr
 
 
 @dataclass

@@ -191,6 +191,26 @@ def status(run: Run) -> str:
     }[last]
 
 
+def gan_switch(run: Run) -> int | None:
+    """The last step of a two-phase run's pixel-loss phase (sr's --pretrain-steps), if any."""
+    config = run.config
+    pretrain, total = config.get("pretrain_steps"), config.get("steps")
+    if not (is_number(pretrain) and pretrain > 0 and is_number(config.get("gan_weight"))):
+        return None
+    if config["gan_weight"] <= 0 or (is_number(total) and pretrain >= total):
+        return None
+    return int(pretrain)
+
+
+def phases_text(run: Run) -> str:
+    """``pixel loss 1-70, GAN 71-100`` for a two-phase run, else ''."""
+    switch = gan_switch(run)
+    if switch is None:
+        return ""
+    total = run.config.get("steps")
+    return f"pixel loss 1-{switch}, GAN {switch + 1}-{total}"
+
+
 # -- drawing ------------------------------------------------------------------------------------
 def matplotlib_figure() -> Any:
     """The matplotlib ``Figure`` class, or the sentence saying how to install matplotlib."""
@@ -203,9 +223,14 @@ def matplotlib_figure() -> Any:
 
 
 def plot_png(
-    figure_class: Any, name: str, lines: list[tuple[str, str, list[tuple[int, float]]]]
+    figure_class: Any,
+    name: str,
+    lines: list[tuple[str, str, list[tuple[int, float]]]],
+    switches: Sequence[tuple[str, int]] = (),
 ) -> bytes:
-    """One metric's curves, one line per run (``(label, colour, points)``), as a PNG."""
+    """One metric's curves, one line per run (``(label, colour, points)``), as a PNG; a
+    dotted vertical line in a run's colour at each ``(colour, step)`` of ``switches`` (where
+    a two-phase run's GAN phase begins)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     figure = figure_class(figsize=(4.6, 2.9), dpi=100)
@@ -230,6 +255,8 @@ def plot_png(
             marker="o" if evaluation or len(points) < 3 else None,
             markersize=3.5,
         )
+    for colour, step in switches:
+        axes.axvline(step, color=colour, linestyle=":", linewidth=1.0)
     from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -334,15 +361,17 @@ def build_page(runs: Sequence[Run], page: Path) -> tuple[str, dict[str, Any]]:
     parts.append(
         '<h2>Curves</h2><p class="sub">one plot per number of metrics.jsonl; train curves of '
         f"{SMOOTH_FROM} points or more (but lr) are drawn light as logged and dark smoothed "
-        f"(exponential moving average, weight {SMOOTHING}).</p>"
+        f"(exponential moving average, weight {SMOOTHING}); a dotted line marks the step "
+        "after which a two-phase run's GAN phase begins.</p>"
     )
     if not names:
         parts.append('<p class="sub">metrics.jsonl has no train or eval lines yet.</p>')
     figures = []
+    switches = [(colours[run.label], step) for run in runs if (step := gan_switch(run)) is not None]
     for name in names:
         lines = [(run.label, colours[run.label], per_run[run.label].get(name, [])) for run in runs]
         manifest["metrics"][name] = {label: len(points) for label, _, points in lines if points}
-        png = plot_png(figure_class, name, lines)
+        png = plot_png(figure_class, name, lines, switches)
         manifest["images"].append({"kind": "plot", "metric": name})
         figures.append(
             f'<figure data-metric="{esc(name)}"><img alt="{esc(name)}" '
@@ -434,7 +463,8 @@ def summary_table(runs: Sequence[Run], colours: dict[str, str]) -> str:
             f"<tr><td>{chip(colours[run.label])}{esc(run.label)}</td>"
             f"<td>{esc(run.info.get('task', '?'))}</td>"
             f'<td class="num">{done} / {number(total) if total is not None else "?"}</td>'
-            f"<td>{esc(status(run))}</td>"
+            f"<td>{esc(status(run))}{'<br>' + esc(phases_text(run)) if phases_text(run) else ''}"
+            "</td>"
             f'<td class="num">{number(max(minutes)) if minutes else ""}</td>'
             f"<td>{esc(start.get('device', ''))} {esc(start.get('precision', ''))}</td>"
             f"<td>{best_text}</td><td>{networks}</td></tr>"

@@ -90,8 +90,19 @@ class Task:
         """The networks, e.g. ``{"G": ..., "D": ...}`` or ``{"G_AB", "G_BA", "D_A", "D_B"}``.
 
         With ``self.training`` False (evaluation, prediction) build only what inference needs.
+        A task with a pixel-loss phase (:meth:`pretrain_steps`) builds the networks of step 0
+        here and those the GAN phase adds in :meth:`gan_networks`.
         """
         raise NotImplementedError
+
+    def pretrain_steps(self, cfg: Any) -> int:
+        """Steps the generator trains alone before :meth:`gan_networks` join (0: none)."""
+        return 0
+
+    def gan_networks(self, cfg: Any) -> Nets:
+        """The networks the GAN phase adds after :meth:`pretrain_steps` (the engine builds
+        them at the switch, from their own seed)."""
+        return {}
 
     def model_scope(self) -> tuple[str, ...]:
         """The task names whose registered models this task builds (``register(...,
@@ -451,9 +462,19 @@ class PairedGANTask(GANTask):
 
     def build(self, cfg: Any) -> Nets:
         nets = {"G": self.build_generator(cfg)}
-        if self.training and cfg.gan_weight > 0:  # evaluation and prediction need only G
-            nets["D"] = self.build_discriminator(6 if self.conditional_d else 3)
+        if not self.pretrain_steps(cfg):  # else D comes at the end of the pixel-loss phase
+            nets.update(self.gan_networks(cfg))
         return nets
+
+    def pretrain_steps(self, cfg: Any) -> int:
+        if not (self.training and hasattr(cfg, "resolved_pretrain_steps")):
+            return 0  # a config of its own, from before PairedGANConfig had the phase
+        return cfg.resolved_pretrain_steps()
+
+    def gan_networks(self, cfg: Any) -> Nets:
+        if not (self.training and cfg.gan_weight > 0):  # evaluation and prediction: G only
+            return {}
+        return {"D": self.build_discriminator(6 if self.conditional_d else 3)}
 
     # -- math ----------------------------------------------------------------------------
     def generator_output(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -54,6 +54,7 @@ CASES = {
             "num_feat": 8,
             "num_block": 1,
             "gan_weight": 0.1,
+            "pretrain_steps": 0,  # the GAN from step 1: two steps of D and G
             "gan_loss": "vanilla",
             "perceptual_weight": 0.0,
             "discriminator": "unet",

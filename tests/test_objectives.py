@@ -252,7 +252,7 @@ TASK_ARGS = {
     "style": [*TINY_NETS, "--blocks", "1", "--pool-size", "2"],
     "sr": ["--crop", "32", "--scale", "2", "--num-feat", "8", "--num-block", "1"],
 }
-TASK_ARGS["sr"] += ["--batch-size", "2", "--perceptual-weight", "0"]
+TASK_ARGS["sr"] += ["--batch-size", "2", "--perceptual-weight", "0", "--pretrain-steps", "0"]
 CASES = [
     (task, kind)
     for task in TASK_ARGS

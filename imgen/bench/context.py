@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import time
 from collections.abc import Callable, Iterator
@@ -69,6 +70,8 @@ class Context:
             "eval_every": 0,
             "seed": 0,
         }
+        if any(f.name == "pretrain_steps" for f in dataclasses.fields(task.Config)):
+            base["pretrain_steps"] = 0  # a GAN task's step with its discriminator, not L1 alone
         values = {
             **base,
             **variant.options_for(self.device.type),

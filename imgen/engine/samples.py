@@ -19,12 +19,14 @@ def save_grid(
     path: Path,
     padding: int = 2,
     labels: Sequence[str] | None = None,
+    title: str | None = None,
 ) -> None:
     """Save ``columns`` (each (B, C, H, W) in [0, 1]) side by side, one sample per row.
 
     Columns of different sizes (an LR input beside the SR output) are resized with nearest
     neighbour to the largest, so pixels stay visible. ``labels`` (one per column) are written
-    in a band above the columns, in Pillow's built-in font; none: no band.
+    in a band above the columns, in Pillow's built-in font; none: no band. ``title`` goes in
+    a band above those (the trainer's step and phase).
     """
     from PIL import Image
     from torchvision.utils import make_grid
@@ -48,6 +50,8 @@ def save_grid(
     image = Image.fromarray(array)
     if labels:
         image = label_columns(image, labels, width + padding, padding)
+    if title:
+        image = label_columns(image, [title], image.width, 0)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
 

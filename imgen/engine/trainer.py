@@ -33,11 +33,14 @@ from imgen.engine.loading import load_network
 from imgen.engine.loggers import Tracker, make_loggers
 from imgen.engine.rundir import MetricsLog, new_run_dir, write_config
 from imgen.engine.samples import save_grid
-from imgen.engine.schedule import lr_factor
+from imgen.engine.schedule import phase_factors
 from imgen.errors import ImgenError, UsageError
 from imgen.task import Task
 
 Callback = Callable[["Trainer"], None]
+
+# How the samples, the progress bar and the report name the phases of a two-phase run.
+PHASE_NAMES = {"pretrain": "pixel loss", "gan": "GAN"}
 
 
 class NonFiniteError(ImgenError):
@@ -91,68 +94,48 @@ class Trainer:
         seed_everything(cfg.seed)  # the same initial weights on every rank
 
         task.setup(cfg, self.device, train=True)
-        self.nets = {k: v.to(self.device) for k, v in task.build(cfg).items()}
-        if cfg.sync_bn and self.dist.enabled:
-            self.nets = {
-                k: distributed.convert_sync_batchnorm(v, self.device) for k, v in self.nets.items()
-            }
+        # A pixel-loss phase first (sr's ESRGAN recipe): the networks of the GAN phase join
+        # at its end (see _enter_gan_phase); "phase" is None in a one-phase run.
+        self.pretrain_steps = task.pretrain_steps(cfg)
+        self.phase: str | None = "pretrain" if self.pretrain_steps else None
+        gan_lr = cfg.resolved_gan_lr() if hasattr(cfg, "resolved_gan_lr") else cfg.lr
+        if getattr(cfg, "pretrain_steps", 0) is None:
+            # Stored worked out, so that `--resume RUN --steps N` keeps the phases' boundary.
+            cfg.pretrain_steps = self.pretrain_steps
+        self.lr_rules = phase_factors(
+            cfg.lr_schedule,
+            cfg.steps,
+            pretrain=self.pretrain_steps,
+            warmup=cfg.warmup,
+            start=task.lr_decay_start(cfg),
+            gan_ratio=gan_lr / cfg.lr if cfg.lr else 1.0,  # --lr 0: nothing to scale
+        )
+        self.lr_ratio, self.gan_lr = (gan_lr / cfg.lr if cfg.lr else 1.0), gan_lr
+        self.d_base_lr = cfg.d_lr if cfg.d_lr is not None else gan_lr
         # Default (None): on CUDA only. `imgen bench --quick --device cpu` measured it from
         # 0.85x (dcgan) to 1.13x (srresnet) of NCHW on the CPU, where it is no safe default.
         self.channels_last = (
             cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
         )
-        if self.channels_last:
-            for net in self.nets.values():
-                net.to(memory_format=torch.channels_last)
-        self.groups = {
-            k: v
-            for k, v in task.groups(self.nets).items()
-            if any(count_parameters(self.nets[n]) for n in v)
-        }
+        self.nets: dict[str, nn.Module] = {}
+        self.groups: dict[str, list[str]] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR] = {}
+        self.scalers: dict[str, torch.amp.GradScaler] = {}
+        self._wrapped: dict[str, nn.Module] = {}
+        self._compiled: dict[tuple[str, str], nn.Module] = {}
+        self._add_networks(task.build(cfg))
         if "G" not in self.groups:
             raise UsageError(
                 f"task {task.name!r} built no trainable generator "
                 f"(networks: {', '.join(self.nets)})"
             )
-        if task.spectral_norm():
-            # Before the optimizers (they hold the new parameters) and before --resume loads
-            # weights (whose keys are those of the normalized networks).
-            from imgen.nn.spectral import apply_spectral_norm
-
-            for name in self.groups.get("D", []):
-                apply_spectral_norm(self.nets[name])
-        self.optimizers = {g: self._optimizer(g, names) for g, names in self.groups.items()}
-        factor = lr_factor(cfg.lr_schedule, cfg.steps, cfg.warmup, start=task.lr_decay_start(cfg))
-        self.schedulers = {
-            g: torch.optim.lr_scheduler.LambdaLR(o, factor) for g, o in self.optimizers.items()
-        }
-        self.scalers = {
-            g: torch.amp.GradScaler(self.device.type, enabled=self.dtype is torch.float16)
-            for g in self.optimizers
-        }
         g_nets = {n: self.nets[n] for n in self.groups["G"]}
         self.ema = EMA(g_nets, cfg.ema) if cfg.ema > 0 else None
-        # What each update runs: its own group's networks in DistributedDataParallel (when
-        # there are several ranks), the other group's unwrapped, so that an update
-        # all-reduces the gradients of the networks it optimizes and no others.
-        wrapped = {
-            name: self.dist.wrap(self.nets[name], self.device)
-            for names in self.groups.values()
-            for name in names
-        }
-        self.views = {
-            group: {k: wrapped[k] if k in names else v for k, v in self.nets.items()}
-            for group, names in self.groups.items()
-        }
-        if cfg.compile:
-            options = self.compile_options
-            self.views = {
-                group: {k: torch.compile(v, **options) for k, v in view.items()}
-                for group, view in self.views.items()
-            }
 
         self.step = 0
         self.train_seconds = 0.0
+        self._replanned: dict[str, Any] | None = None  # --resume with another --steps
         self.nonfinite_skipped = 0
         self.best: dict[str, Any] | None = None  # {"metric", "value", "step"} of validation
         self.saved_step: int | None = None  # the step of the newest checkpoint, if any
@@ -173,16 +156,7 @@ class Trainer:
             made = new_run_dir(cfg.out, task.name, cfg.name) if self.dist.is_main else None
             self.run_dir = Path(self.dist.broadcast(None if made is None else str(made)))
         if self.dist.is_main:
-            write_config(
-                self.run_dir,
-                task.name,
-                to_dict(cfg),
-                {
-                    k: {"class": type(v).__name__, "parameters": count_parameters(v)}
-                    for k, v in self.nets.items()
-                },
-                world_size=world,
-            )
+            self._write_config()
         self.log = (
             Tracker(MetricsLog(self.run_dir), loggers, say=self._say)
             if self.dist.is_main
@@ -190,14 +164,123 @@ class Trainer:
         )
         if self.dist.enabled:  # the ranks' own randomness (dropout, pools) differs
             seed_everything(cfg.seed + self.dist.rank)
-        self.samples_per_step = cfg.batch_size * (self.task.d_steps() if "D" in self.groups else 1)
         self._fixed_batch: dict | None = None
         self._said_labels = False
 
     # -- construction ------------------------------------------------------------------------
+    def _add_networks(self, new: dict[str, nn.Module]) -> None:
+        """Put ``new`` networks into the run: on the device, in its layout, in their groups,
+        with the optimizers, schedules and scalers of the groups they open, and in the views
+        each update runs."""
+        cfg, task = self.cfg, self.task
+        new = {k: v.to(self.device) for k, v in new.items()}
+        if cfg.sync_bn and self.dist.enabled:
+            new = {k: distributed.convert_sync_batchnorm(v, self.device) for k, v in new.items()}
+        if self.channels_last:
+            for net in new.values():
+                net.to(memory_format=torch.channels_last)
+        self.nets.update(new)
+        self.groups = {
+            k: v
+            for k, v in task.groups(self.nets).items()
+            if any(count_parameters(self.nets[n]) for n in v)
+        }
+        if task.spectral_norm():
+            # Before the optimizers (they hold the new parameters) and before --resume loads
+            # weights (whose keys are those of the normalized networks).
+            from imgen.nn.spectral import apply_spectral_norm
+
+            for name in self.groups.get("D", []):
+                if name in new:
+                    apply_spectral_norm(self.nets[name])
+        g_rule, d_rule = self.lr_rules
+        for group, names in self.groups.items():
+            if group in self.optimizers:
+                continue
+            self.optimizers[group] = self._optimizer(group, names)
+            rule = g_rule if group == "G" else d_rule
+            self.schedulers[group] = torch.optim.lr_scheduler.LambdaLR(self.optimizers[group], rule)
+            self.scalers[group] = torch.amp.GradScaler(
+                self.device.type, enabled=self.dtype is torch.float16
+            )
+        # What each update runs: its own group's networks in DistributedDataParallel (when
+        # there are several ranks), the other group's unwrapped, so that an update
+        # all-reduces the gradients of the networks it optimizes and no others.
+        for names in self.groups.values():
+            for name in names:
+                if name not in self._wrapped:
+                    self._wrapped[name] = self.dist.wrap(self.nets[name], self.device)
+        self.views = {
+            group: {
+                k: self._view(group, k, self._wrapped[k] if k in names else v)
+                for k, v in self.nets.items()
+            }
+            for group, names in self.groups.items()
+        }
+        self.samples_per_step = cfg.batch_size * (task.d_steps() if "D" in self.groups else 1)
+
+    def _view(self, group: str, name: str, net: nn.Module) -> nn.Module:
+        """``net`` as ``group``'s update runs it: compiled once under --compile."""
+        if not self.cfg.compile:
+            return net
+        key = (group, name)
+        if key not in self._compiled:
+            self._compiled[key] = torch.compile(net, **self.compile_options)
+        return self._compiled[key]
+
+    def _enter_gan_phase(self, *, resumed: bool = False) -> None:
+        """End the pixel-loss phase: build the GAN phase's networks from a seed of their own
+        (the same D whether the run got here in one go or resumed), and, unless a checkpoint
+        of the GAN phase is about to be loaded (``resumed``), start the generator from its
+        EMA weights with fresh optimizer moments, as Real-ESRGAN's GAN run loads the PSNR
+        run's ``params_ema``."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.cfg.seed + 7919)  # not the run's stream: it stays as is
+            new = self.task.gan_networks(self.cfg)
+        self._add_networks(new)
+        self.phase = "gan"
+        if resumed:
+            return
+        if self.ema:
+            for name, net in self.ema.nets.items():
+                self.nets[name].load_state_dict(net.state_dict())
+        self.optimizers["G"].state.clear()
+        parameters = ", ".join(f"{k} {count_parameters(v) / 1e6:.2f}M" for k, v in new.items())
+        lr = self.optimizers["G"].param_groups[0]["lr"]
+        self._say(
+            f"step {self.step}: the pixel-loss phase is done; the GAN phase begins from its "
+            f"{'EMA ' if self.ema else ''}weights with a new {parameters or 'discriminator'} "
+            f"(generator lr {lr:.3g})"
+        )
+        self.log.write("phase", step=self.step, phase="gan")
+        if self.dist.is_main:
+            self._write_config()
+
+    def _samples_before(self, step: int) -> int:
+        """Samples the seeded stream gave to steps before ``step`` (a GAN step with extra
+        critic updates takes several batches, a pixel-loss step one)."""
+        if "D" not in self.groups or not self.pretrain_steps:
+            return step * self.samples_per_step
+        pre = min(step, self.pretrain_steps)
+        return pre * self.cfg.batch_size + (step - pre) * self.samples_per_step
+
+    def _write_config(self) -> None:
+        write_config(
+            self.run_dir,
+            self.task.name,
+            to_dict(self.cfg),
+            {
+                k: {"class": type(v).__name__, "parameters": count_parameters(v)}
+                for k, v in self.nets.items()
+            },
+            world_size=self.dist.world_size,
+        )
+
     def _optimizer(self, group: str, names: list[str]) -> torch.optim.Optimizer:
         params = [p for n in names for p in self.nets[n].parameters() if p.requires_grad]
-        lr = self.cfg.lr if group == "G" or self.cfg.d_lr is None else self.cfg.d_lr
+        # G's base is --lr (its schedule scales it to --gan-lr in the GAN phase), D's its own.
+        lr = self.cfg.lr if group == "G" else self.d_base_lr
         # Fused AdamW (one kernel for the whole update) is the default on CUDA and the CPU:
         # `imgen bench --quick --device cpu` (2026-12-02) measured it never slower than the
         # plain update on any task (1.03x style .. 1.42x translate); the same math.
@@ -227,7 +310,7 @@ class Trainer:
         sampler = SampleStream(
             len(self.dataset),
             base_seed=self.cfg.seed,
-            start=self.step * self.samples_per_step,
+            start=self._samples_before(self.step),
             rank=self.dist.rank,
             world_size=self.dist.world_size,
         )
@@ -253,6 +336,7 @@ class Trainer:
         tasks = self.dist.gather(self.task.state_dict())
         state = {
             "step": self.step,
+            "planned_steps": self.cfg.steps,  # what the LR schedule was planned over
             "train_seconds": self.train_seconds,
             "optimizers": {g: o.state_dict() for g, o in self.optimizers.items()},
             "schedulers": {g: s.state_dict() for g, s in self.schedulers.items()},
@@ -283,6 +367,8 @@ class Trainer:
             self._load_initial()
             return
         flat, state = found
+        if self.phase == "pretrain" and state["step"] > self.pretrain_steps:
+            self._enter_gan_phase(resumed=True)  # its networks are in the checkpoint
         weights, ema = ckpt.split_weights(flat)
         for name, net in self.nets.items():
             load_network(net, weights, name, self.run_dir)
@@ -310,7 +396,31 @@ class Trainer:
         ckpt.set_rng_state(ranks["rng"][mine % len(ranks["rng"])])
         self.step = self.saved_step = state["step"]
         self.train_seconds = state.get("train_seconds", 0.0)
+        planned = state.get("planned_steps")
+        if planned and planned != self.cfg.steps and self.cfg.lr_schedule != "constant":
+            self._replanned = self._replan_note(planned)
         self.best = state.get("best")
+
+    def _replan_note(self, planned: int) -> dict[str, Any]:
+        """What a resume with another --steps does to a decaying schedule: it is planned
+        again over the new --steps, as if the run had been started with them (the step's LR
+        may jump: up when a finished run is trained on); the numbers for the message."""
+        cfg = self.cfg
+        old_rule, _ = phase_factors(
+            cfg.lr_schedule,
+            planned,
+            pretrain=self.pretrain_steps,
+            warmup=cfg.warmup,
+            start=self.task.lr_decay_start(cfg),
+            gan_ratio=self.lr_ratio,
+        )
+        new_rule = self.lr_rules[0]
+        return {
+            "planned_steps": planned,
+            "steps": cfg.steps,
+            "lr_before": cfg.lr * old_rule(self.step),
+            "lr_after": cfg.lr * new_rule(self.step),
+        }
 
     def _load_init(self, run: str) -> None:
         """``--init RUN``: every network RUN has (G's EMA copy where it kept one), strictly;
@@ -542,7 +652,8 @@ class Trainer:
                 )
             labels = []
         path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
-        save_grid(columns, path, labels=labels or None)
+        title = f"step {self.step} - {PHASE_NAMES[self.phase]}" if self.phase else None
+        save_grid(columns, path, labels=labels or None, title=title)
         self.log.image(self.step, "samples", path)
         return path
 
@@ -620,7 +731,9 @@ class Trainer:
             device=str(self.device),
             precision=str(self.dtype or "fp32"),
             resumed=bool(cfg.resume),
+            **({"phase": self.phase, "pretrain_steps": self.pretrain_steps} if self.phase else {}),
         )
+        self._say_plan()
         bar = self._progress()
         window: dict[str, Any] = {}
         # Rates use training time only: samples, checkpoints and evaluations don't count.
@@ -630,6 +743,10 @@ class Trainer:
         try:
             stop.install()
             while self.step < cfg.steps:
+                if self.phase == "pretrain" and self.step >= self.pretrain_steps:
+                    self._enter_gan_phase()
+                    bar.set_phase(self.phase)
+                lr = self.optimizers["G"].param_groups[0]["lr"]  # this step's
                 t0 = time.perf_counter()
                 logs = self.train_step(timed)
                 wait, timed.wait = wait + timed.wait, 0.0
@@ -646,9 +763,10 @@ class Trainer:
                         "train",
                         step=self.step,
                         minutes=round(self.train_seconds / 60, 3),
-                        lr=self.optimizers["G"].param_groups[0]["lr"],
+                        lr=lr,
                         steps_per_s=round(window_steps / elapsed, 4),
                         data_wait=round(wait / elapsed, 4),
+                        **({"phase": self.phase} if self.phase else {}),
                         **values,
                     )
                     bar.show(
@@ -708,8 +826,34 @@ class Trainer:
         )
 
     def _progress(self) -> _TrainingBar:
-        return _TrainingBar(
+        bar = _TrainingBar(
             self.cfg.steps, self.step, self.task.name, self.quiet or not self.dist.is_main
+        )
+        if self.phase:
+            bar.set_phase(self.phase)
+        return bar
+
+    def _say_plan(self) -> None:
+        """At the start: the phases of a two-phase run, and a re-planned schedule."""
+        cfg = self.cfg
+        if self._replanned:
+            note = self._replanned
+            self.log.write("schedule_replanned", step=self.step, **note)
+            change = "extends" if note["steps"] > note["planned_steps"] else "shortens"
+            self._say(
+                f"--steps {note['steps']} {change} the run planned for {note['planned_steps']} "
+                f"steps: its {cfg.lr_schedule} LR schedule is planned again over "
+                f"{note['steps']} steps, as if the run had started with them (the LR at step "
+                f"{self.step} goes from {note['lr_before']:.3g} to {note['lr_after']:.3g})"
+            )
+        if self.phase != "pretrain" or cfg.resume:
+            return
+        gan_lr = self.gan_lr
+        self._say(
+            f"two phases: steps 1-{self.pretrain_steps} train the pixel loss alone (lr "
+            f"{cfg.lr:g}, {cfg.lr_schedule}); steps {self.pretrain_steps + 1}-{cfg.steps} the "
+            f"GAN from those weights, with a discriminator created then (lr {gan_lr:g}, "
+            f"{cfg.lr_schedule}); --pretrain-steps 0 trains the GAN from step 0"
         )
 
     def _say(self, message: str) -> None:
@@ -749,12 +893,16 @@ class _TrainingBar:
 
         self.width = max(40, shutil.get_terminal_size((80, 24)).columns)
         common = {"file": sys.stderr, "disable": disable, "ncols": self.width}
+        self.name = name
         self.bar = tqdm(total=total, initial=initial, unit="step", desc=name, **common)
         self.status: Any = None
         self._tqdm, self._common = tqdm, common
 
     def update(self, n: int) -> None:
         self.bar.update(n)
+
+    def set_phase(self, phase: str) -> None:
+        self.bar.set_description(f"{self.name} {phase}", refresh=False)
 
     def show(self, values: dict[str, str]) -> None:
         text = ", ".join(f"{k}={v}" for k, v in values.items())

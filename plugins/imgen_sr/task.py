@@ -85,6 +85,13 @@ class SRConfig(PairedGANConfig):
         "ragan", "Adversarial loss (ragan: relativistic average, as ESRGAN)."
     )
     gan_weight: float = option(0.005, "Adversarial loss weight; 0 trains PSNR-oriented (no D).")
+    pretrain_steps: int | None = option(
+        None,
+        "Steps of L1 alone (the PSNR model, no discriminator) before the GAN phase, which "
+        "starts from their EMA weights with a fresh discriminator, as ESRGAN and Real-ESRGAN "
+        "train in two runs; 0 trains the GAN from step 0 [default: 5/7 of --steps (their "
+        "1,000k + 400k iterations); 0 with --init or --gan-weight 0].",
+    )
     perceptual_weight: float = option(
         1.0,
         "VGG19 perceptual loss weight (GAN training only; "
@@ -106,7 +113,11 @@ class SRConfig(PairedGANConfig):
     lr_schedule: Literal["constant", "linear", "cosine"] = option(
         "cosine", "Learning-rate schedule after warmup: constant, linear decay to 0, cosine."
     )
-    lr: float = option(5e-4, "Learning rate (generator; the discriminator's too unless --d-lr).")
+    lr: float = option(
+        5e-4,
+        "Learning rate of the pixel-loss training (the whole run with --gan-weight 0, else "
+        "the --pretrain-steps phase); --gan-lr is the GAN phase's.",
+    )
 
     def __post_init__(self) -> None:
         if not 1 <= self.scale <= 8:
