@@ -77,7 +77,9 @@ class TrainConfig:
     batch_size: int = option(16, "Samples per step.")
     crop: int = option(128, "Training crop, in output pixels.")
     lr: float = option(2e-4, "Learning rate (generator; the discriminator's too unless --d-lr).")
-    d_lr: float | None = option(None, "Discriminator learning rate [default: --lr].")
+    d_lr: float | None = option(
+        None, "Discriminator learning rate [default: --lr; --gan-lr where the task has it]."
+    )
     beta1: float = option(0.9, "Adam beta1.")
     beta2: float = option(0.99, "Adam beta2.")
     weight_decay: float = option(0.0, "AdamW weight decay.")

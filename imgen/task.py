@@ -427,7 +427,8 @@ class PairedGANTask(GANTask):
       (pix2pix); weighted by ``d_weight`` (pix2pix halves it);
     - ``g_loss``: ``--pixel-weight`` x the ``--pixel-loss`` (from the loss registry) +
       :meth:`extra_losses` + ``--gan-weight`` x the adversarial loss;
-    - ``build``: G, plus D when training with ``--gan-weight`` > 0;
+    - ``build``: G, plus D (:meth:`gan_networks`) when training with ``--gan-weight`` > 0,
+      at step 0 or, with ``--pretrain-steps N``, after N steps of the pixel loss alone;
     - ``predict``: :meth:`predict_input` then G on any size, tiled with ``--tile``;
     - ``sample_columns`` / ``sample_labels``: input | output | target;
     - ``evaluate``: the task's :attr:`metrics` and ``--metric`` ones over
