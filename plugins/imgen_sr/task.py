@@ -278,7 +278,8 @@ class SuperResolution(PairedGANTask):
 
     # -- data ----------------------------------------------------------------------------------
     def dataset(self, cfg: SRConfig, root: str | None, split: str) -> torch.utils.data.Dataset:
-        from imgen.data.datasets import ImageFolderDataset
+        from imgen.data.datasets import training_images
+        from imgen.data.prepared import is_prepared, prepared_scale
 
         if cfg.data_lr is not None:
             from imgen_sr.data import PairedSRDataset
@@ -290,9 +291,13 @@ class SuperResolution(PairedGANTask):
         if cfg.degradation == "realesrgan":
             # Each sample's degradation is drawn in the loader, from the sample's seed.
             draw = functools.partial(_draw_degradation, degradation_params(cfg))
-        return ImageFolderDataset(
-            self.data_root(root), cfg.crop, augment=True, cache=cfg.cache, draw=draw
-        )
+        root = self.data_root(root)
+        if is_prepared(root) and cfg.degradation == "bicubic" and not cfg.usm_gt:
+            # Its stored LR crops (imgen prepare --scale) are the bicubic LR the task would
+            # make: read them when they are of this scale.
+            paired = prepared_scale(root) == cfg.scale
+            return training_images(root, cfg.crop, draw=draw, paired=paired)
+        return training_images(root, cfg.crop, augment=True, cache=cfg.cache, draw=draw)
 
     def prepare(self, batch: dict) -> dict:
         from imgen.data.degradations import degrade, usm_sharp
