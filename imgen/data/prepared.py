@@ -39,6 +39,7 @@ from torch.utils.data import Dataset
 
 from imgen.data.folder import Warn, _warn_stderr, decode_image, image_key, scan_images
 from imgen.errors import DataError, UsageError
+from imgen.failures import Failure
 
 __all__ = [
     "MANIFEST",
@@ -184,7 +185,7 @@ def _write_shard(
             try:
                 image = decode_image(path)
             except DataError as exc:
-                skipped.append([key, str(exc)])
+                skipped.append([key, Failure.of(path, exc).reason])
                 continue
             height, width = image.shape[:2]
             if scale:
