@@ -174,7 +174,7 @@ def test_inference_data_and_metrics_sections(micro_report):
 def test_data_sources_compare_2k_pngs_prepared_shards_and_cache(micro_report):
     report, stdout = micro_report
     sources = report["data_sources"]
-    assert sources["images"] == 1 and sources["sub_images"] == 35  # 2040x1356: 7 x 5 of 480
+    assert sources["images"] == 1 and sources["sub_images"] == 40  # 2040x1356: 8 x 5 of 480
     by_name = {s["source"]: s for s in sources["sources"]}
     assert list(by_name) == ["folder", "prepared", "cached"]
     for source in by_name.values():
@@ -185,7 +185,7 @@ def test_data_sources_compare_2k_pngs_prepared_shards_and_cache(micro_report):
         assert all(r["crops_per_s"] > 0 for r in source["rows"])
     stored = {r["degradation"]: r["lr_stored"] for r in by_name["prepared"]["rows"]}
     assert stored == {"bicubic": True, "realesrgan": False}  # bicubic reads the stored LR
-    assert by_name["prepared"]["samples"] == 35 and by_name["folder"]["samples"] == 1
+    assert by_name["prepared"]["samples"] == 40 and by_name["folder"]["samples"] == 1
     assert "### Training crops by data source (one core)" in stdout
 
 
