@@ -28,7 +28,7 @@ from imgen.data.prepared import (
 )
 from imgen.data.sampler import SampleStream
 from imgen.engine.trainer import Trainer
-from imgen.errors import DataError
+from imgen.errors import DataError, UsageError
 from imgen.plugins import create_task
 
 CROP, STEP = 128, 64
@@ -259,3 +259,9 @@ def test_train_sr_cli_three_steps_from_a_prepared_folder(prepared, tmp_path) -> 
     assert (run / "checkpoints" / "last.safetensors").is_file()
     steps = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert max(e.get("step", 0) for e in steps) == 3
+
+
+def test_data_lr_with_a_prepared_folder_is_a_usage_error(prepared, tmp_path) -> None:
+    task, cfg = _config(prepared, tmp_path, data_lr=str(tmp_path))
+    with pytest.raises(UsageError, match="made by imgen prepare, and --data-lr pairs"):
+        task.dataset(cfg, cfg.data, "train")

@@ -102,7 +102,11 @@ class SRConfig(PairedGANConfig):
         "cache, downloaded there when missing unless IMGEN_OFFLINE=1].",
         metavar="PATH",
     )
-    cache: bool = option(True, "Keep the decoded training images in memory.")
+    cache: bool = option(
+        True,
+        "Keep the decoded training images in memory (one copy per process; a large folder "
+        "with several ranks is not cached; a folder made by imgen prepare never is).",
+    )
     lr_schedule: Literal["constant", "linear", "cosine"] = option(
         "cosine", "Learning-rate schedule after warmup: constant, linear decay to 0, cosine."
     )
@@ -209,6 +213,7 @@ class SuperResolution(PairedGANTask):
         "imgen train sr --data ./photos --generator rrdbnet --init runs/sr-psnr",
         "imgen train sr --data ./photos --degradation realesrgan --usm-gt --gan-weight 0",
         "imgen train sr --data ./HR --data-lr ./LR --scale 4    # existing LR/HR pairs",
+        "imgen train sr --data ./DIV2K-sub --scale 4   # made by imgen prepare (large sets)",
         "imgen train sr --resume runs/sr-20261127-101500 --steps 40000",
     ]
     eval_examples = [
@@ -283,6 +288,12 @@ class SuperResolution(PairedGANTask):
 
         if cfg.data_lr is not None:
             from imgen_sr.data import PairedSRDataset
+
+            if is_prepared(self.data_root(root)):
+                raise UsageError(
+                    f"--data {root} is a dataset made by imgen prepare, and --data-lr pairs "
+                    "folders of images; drop --data-lr (imgen prepare --scale stores LR crops)."
+                )
 
             return PairedSRDataset(
                 self.data_root(root), cfg.data_lr, cfg.crop, cfg.scale, cache=cfg.cache
