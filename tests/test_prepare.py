@@ -265,3 +265,18 @@ def test_data_lr_with_a_prepared_folder_is_a_usage_error(prepared, tmp_path) -> 
     task, cfg = _config(prepared, tmp_path, data_lr=str(tmp_path))
     with pytest.raises(UsageError, match="made by imgen prepare, and --data-lr pairs"):
         task.dataset(cfg, cfg.data, "train")
+
+
+def test_long_names_in_subfolders_and_dots_make_valid_keys(tmp_path) -> None:
+    deep = tmp_path / "hr" / ("a-rather-long-folder-name-" * 3) / "v1.2"
+    deep.mkdir(parents=True)
+    photo = np.asarray(skimage.data.astronaut())[:200, :200]
+    Image.fromarray(photo).save(deep / ("photo.final." + "x" * 60 + ".png"))
+    result = prepare_folder(tmp_path / "hr", tmp_path / "ds", crop=128, step=72, progress=False)
+    assert result.samples == 4  # 2 x 2: 0 and 72
+    with tarfile.open(tmp_path / "ds" / "shard-000000.tar") as tar:
+        names = tar.getnames()
+    assert len(names[0]) > 100 and names[0].endswith("_s000.hr.png")
+    assert names[0].split("/")[-1].count(".") == 2  # the key ends at the first dot
+    ds = PreparedDataset(tmp_path / "ds", None)
+    assert torch.equal(ds[3]["image"], torch.from_numpy(photo[72:200, 72:200]).permute(2, 0, 1))

@@ -177,15 +177,19 @@ def _write_shard(
     skipped: list[list[str]] = []
     sources = []
     crop, step, scale = params.crop, params.step, params.scale
-    with tarfile.open(partial, "w", format=tarfile.USTAR_FORMAT) as tar:
+    with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
         for raw in paths:
             path = Path(raw)
             key = image_key(path, root_path)
-            sources.append(_source_record(path, root_path))
             try:
+                sources.append(_source_record(path, root_path))
                 image = decode_image(path)
             except DataError as exc:
                 skipped.append([key, Failure.of(path, exc).reason])
+                continue
+            except OSError as exc:  # gone or unreadable since the folder was listed
+                sources.append({"name": key})
+                skipped.append([key, f"cannot be read ({exc.strerror or exc})"])
                 continue
             height, width = image.shape[:2]
             if scale:
@@ -372,7 +376,10 @@ def _bar(total: int, initial: int, show: bool) -> Any:
             def close(self) -> None: ...
 
         return _Null()
-    return tqdm(total=total, initial=initial, unit="shard", desc="prepare", file=sys.stderr)
+    # On a terminal only (disable=None), as imgen's other bars: logs and pipes stay clean.
+    return tqdm(
+        total=total, initial=initial, unit="shard", desc="prepare", file=sys.stderr, disable=None
+    )
 
 
 # -- reading --------------------------------------------------------------------------------
