@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from imgen.cli import cli
 from imgen.data import datasets as datasets_module
 from imgen.data.datasets import ImageSet, training_images
-from imgen.data.folder import decode_image
+from imgen.data.folder import decode_image, scan_images
 from imgen.data.prepared import (
     PreparedDataset,
     is_prepared,
@@ -162,6 +162,8 @@ def test_ranks_read_disjoint_samples_that_together_are_one_stream(prepared) -> N
 def test_other_tasks_refuse_a_prepared_dataset_in_one_sentence(prepared) -> None:
     with pytest.raises(DataError, match="made by imgen prepare, which only imgen train sr"):
         ImageSet(prepared)
+    with pytest.raises(DataError, match=r"made by imgen prepare \(tar shards\), which only"):
+        scan_images(prepared)  # eval, predict, the paired layouts
 
 
 def test_a_large_plain_folder_suggests_prepare_and_is_not_cached_per_rank(
