@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -104,11 +105,16 @@ def test_rerun_skips_finished_shards_and_rewrites_a_damaged_one(photos, tmp_path
     again = prepare_folder(photos, out, **kwargs)
     assert again.written == 0 and again.samples == first.samples
     shard = out / "shard-000001.tar"
+    stat = shard.stat()
     data = bytearray(shard.read_bytes())
     data[1000] ^= 0xFF  # same size, other bytes: only the hash tells
     shard.write_bytes(bytes(data))
-    repaired = prepare_folder(photos, out, **kwargs)
+    os.utime(shard, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # even the same time
+    assert prepare_folder(photos, out, **kwargs).written == 0  # size and time: unchanged
+    repaired = prepare_folder(photos, out, verify=True, **kwargs)
     assert repaired.written == 1
+    shard.write_bytes(bytes(data))  # a plain rewrite changes the time: hashed, rewritten
+    assert prepare_folder(photos, out, **kwargs).written == 1
     manifest = json.loads((out / "manifest.json").read_text())
     assert hashlib.sha256(shard.read_bytes()).hexdigest() == manifest["shards"][1]["sha256"]
     changed = prepare_folder(photos, out, **{**kwargs, "step": STEP})  # other parameters

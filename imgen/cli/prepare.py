@@ -57,6 +57,12 @@ from imgen.cli.common import CONTEXT
     show_default=True,
     help="Processes writing shards (0: one per CPU core).",
 )
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Check the sha256 of every finished shard before skipping it [default: only of "
+    "shards whose size or modification time changed].",
+)
 def prepare(
     data: str,
     out: str,
@@ -66,13 +72,14 @@ def prepare(
     scale: int | None,
     images_per_shard: int,
     workers: int,
+    verify: bool,
 ) -> None:
     """Cut the images in --data into overlapping sub-images (BasicSR's extract_subimages:
     480 pixels every 240), written as PNGs in tar shards with a manifest (counts, sizes,
     sha256 per shard, the byte offset of every sub-image). imgen train sr --data OUT then reads
     one small PNG per crop instead of a whole image, in bounded memory, on any number of ranks.
-    Running it again rewrites only the shards that are missing, changed or incomplete; files
-    that cannot be read are listed and skipped.
+    Running it again rewrites only the shards that are missing, changed (by size, time or
+    --verify's sha256) or incomplete; files that cannot be read are listed and skipped.
 
     \b
     Examples:
@@ -91,6 +98,7 @@ def prepare(
         scale=scale,
         images_per_shard=images_per_shard,
         workers=workers,
+        verify=verify,
     )
     kept = result.shards - result.written
     click.echo(

@@ -222,6 +222,7 @@ def _write_shard(
     record = {
         "name": name,
         "bytes": final.stat().st_size,
+        "mtime_ns": final.stat().st_mtime_ns,
         "sha256": _sha256(final),
         "params": params.as_dict(),
         "sources": sources,
@@ -235,9 +236,13 @@ def _write_shard(
     return record
 
 
-def _finished(index: int, root: Path, paths: list[Path], out: Path, params: _Params) -> dict | None:
+def _finished(
+    index: int, root: Path, paths: list[Path], out: Path, params: _Params, verify: bool
+) -> dict | None:
     """The record of shard `index` if a previous run wrote it whole from the same images with
-    the same parameters (sources by name, size and mtime; the tar by its sha256)."""
+    the same parameters (sources by name, size and mtime). The tar is hashed again when its
+    size or mtime is not the one recorded, or always with `verify`: a rerun over 100 GB of
+    unchanged shards then costs a stat each, and any rewrite of a shard is still caught."""
     sidecar = out / f"shard-{index:06d}.json"
     try:
         record = json.loads(sidecar.read_text())
@@ -246,7 +251,12 @@ def _finished(index: int, root: Path, paths: list[Path], out: Path, params: _Par
             return None
         if record["sources"] != [_source_record(p, root) for p in paths]:
             return None
-        if tar.stat().st_size != record["bytes"] or _sha256(tar) != record["sha256"]:
+        st = tar.stat()
+        if st.st_size != record["bytes"]:
+            return None
+        if (verify or st.st_mtime_ns != record.get("mtime_ns")) and _sha256(tar) != record[
+            "sha256"
+        ]:
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -270,6 +280,7 @@ def prepare_folder(
     images_per_shard: int = 8,
     workers: int = 0,
     compress_level: int = 1,
+    verify: bool = False,
     progress: bool = True,
     warn: Warn | None = None,
 ) -> PrepareResult:
@@ -297,7 +308,7 @@ def prepare_folder(
     records: dict[int, dict] = {}
     todo = []
     for index, group in enumerate(groups):
-        done = _finished(index, root, group, out, params)
+        done = _finished(index, root, group, out, params, verify)
         if done is not None:
             records[index] = done
         else:
