@@ -288,3 +288,16 @@ def test_long_names_in_subfolders_and_dots_make_valid_keys(tmp_path) -> None:
     assert names[0].split("/")[-1].count(".") == 2  # the key ends at the first dot
     ds = PreparedDataset(tmp_path / "ds", None)
     assert torch.equal(ds[3]["image"], torch.from_numpy(photo[72:200, 72:200]).permute(2, 0, 1))
+
+
+def test_loader_workers_read_the_same_items_and_pickle_no_pixels(prepared) -> None:
+    import pickle
+
+    ds = PreparedDataset(prepared, 64, paired=True)
+    ds[(0, 0)]  # opens a descriptor here, which a worker must not inherit
+    assert len(pickle.dumps(ds)) < 64 * 1024  # the index, not images: workers start cheap
+    stream = SampleStream(len(ds), base_seed=5, length=8)
+    direct = [ds[item]["image"] for item in stream]
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, sampler=stream, num_workers=2)
+    batches = [batch["image"] for batch in loader]
+    assert torch.equal(torch.cat(batches), torch.stack(direct))

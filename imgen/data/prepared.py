@@ -394,6 +394,22 @@ def _bar(total: int, initial: int, show: bool) -> Any:
 
 
 # -- reading --------------------------------------------------------------------------------
+class _SampleNames(Sequence):
+    """``ROOT[i]`` for each sample, made on demand: what warnings name, without a list of
+    one string per sub-image in every worker."""
+
+    def __init__(self, root: Path, count: int) -> None:
+        self.root, self.count = root, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> str:  # type: ignore[override]
+        if not -self.count <= index < self.count:
+            raise IndexError(index)
+        return f"{self.root}[sample {index % self.count}]"
+
+
 class PreparedDataset(Dataset):
     """The sub-images of a prepared dataset, with the item contract of
     :class:`imgen.data.datasets.ImageFolderDataset`: ``ds[(index, seed)]`` a random crop and
@@ -462,7 +478,7 @@ class PreparedDataset(Dataset):
         self.index = np.asarray(manifest["index"], dtype=np.int64).reshape(-1, 5)
         if not len(self.index):
             raise DataError(f"{self.root} holds no samples; run imgen prepare again.")
-        self.paths = [f"{self.root}[{i}]" for i in range(len(self.index))]
+        self.paths = _SampleNames(self.root, len(self.index))
         self._fds: dict[int, int] = {}
         self._pid = -1
         self._read = StandIns(self.paths, self._decode, warn)
