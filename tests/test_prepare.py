@@ -301,3 +301,21 @@ def test_loader_workers_read_the_same_items_and_pickle_no_pixels(prepared) -> No
     loader = torch.utils.data.DataLoader(ds, batch_size=4, sampler=stream, num_workers=2)
     batches = [batch["image"] for batch in loader]
     assert torch.equal(torch.cat(batches), torch.stack(direct))
+
+
+def test_a_member_that_no_longer_decodes_is_stood_in_for_with_a_warning(photos, tmp_path) -> None:
+    out = tmp_path / "ds"
+    prepare_folder(photos, out, crop=CROP, step=CROP, workers=1, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    _, offset, size, _, _ = manifest["index"][0]
+    shard = out / "shard-000000.tar"
+    data = bytearray(shard.read_bytes())
+    data[offset : offset + size] = bytes(size)  # same size: the start-up check passes
+    shard.write_bytes(bytes(data))
+    notes: list[str] = []
+    ds = PreparedDataset(out, None, warn=notes.append)
+    assert torch.equal(ds[0]["image"], ds[1]["image"])  # the next sample stands in
+    assert len(notes) == 1 and "sample 0" in notes[0] and "can no longer be read" in notes[0]
+    shard.write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(DataError, match="not the size its manifest says; run imgen prepare"):
+        PreparedDataset(out, None)
