@@ -98,7 +98,8 @@ LARGE_BYTES = 2 * 10**9
 _suggested: set[str] = set()
 
 
-def _world_size() -> int:
+def world_size_env() -> int:
+    """WORLD_SIZE as the launcher (torchrun, --nproc) sets it; 1 outside a job."""
     try:
         return max(1, int(os.environ.get("WORLD_SIZE", "1")))
     except ValueError:
@@ -107,7 +108,7 @@ def _world_size() -> int:
 
 def _suggest_prepare(folder: str | Path, why: str, warn: Warn | None) -> None:
     """One line, once per folder and process, pointing a large folder at ``imgen prepare``."""
-    if str(folder) in _suggested or (_world_size() > 1 and os.environ.get("RANK", "0") != "0"):
+    if str(folder) in _suggested or (world_size_env() > 1 and os.environ.get("RANK", "0") != "0"):
         return
     _suggested.add(str(folder))
     (warn or _warn_stderr)(
@@ -116,7 +117,7 @@ def _suggest_prepare(folder: str | Path, why: str, warn: Warn | None) -> None:
     )
 
 
-def _cache_per_rank(folder: str | Path, paths: list[Path], warn: Warn | None) -> bool:
+def cache_per_rank(folder: str | Path, paths: list[Path], warn: Warn | None) -> bool:
     """Whether to cache a folder when WORLD_SIZE > 1: only when it is small.
 
     Each rank would hold its own decoded copy (800 DIV2K images: 6.6 GB per rank, 53 GB on an
@@ -139,7 +140,7 @@ def _cache_per_rank(folder: str | Path, paths: list[Path], warn: Warn | None) ->
     if os.environ.get("RANK", "0") == "0":
         size = f"{decoded / 1e9:.1f} GB decoded" if decoded else f"{len(paths)} images"
         (warn or _warn_stderr)(
-            f"{folder} is not cached ({size}): each of the {_world_size()} ranks would hold "
+            f"{folder} is not cached ({size}): each of the {world_size_env()} ranks would hold "
             f"its own copy; `imgen prepare --data {folder} -o DATASET` makes a dataset all "
             "ranks share"
         )
@@ -175,8 +176,8 @@ class ImageSet:
         _refuse_prepared(folder)
         paths = scan_images(folder)
         self._images: list[np.ndarray] | None
-        if cache and _world_size() > 1:
-            cache = _cache_per_rank(folder, paths, warn)
+        if cache and world_size_env() > 1:
+            cache = cache_per_rank(folder, paths, warn)
         if cache:
             self._images, self.paths = load_images(paths, min_size=min_size, warn=warn)
             decoded = sum(img.nbytes for img in self._images)
