@@ -319,3 +319,15 @@ def test_a_member_that_no_longer_decodes_is_stood_in_for_with_a_warning(photos, 
     shard.write_bytes(bytes(data[: len(data) // 2]))
     with pytest.raises(DataError, match="not the size its manifest says; run imgen prepare"):
         PreparedDataset(out, None)
+
+
+def test_the_webdataset_package_reads_the_shards(prepared) -> None:
+    wds = pytest.importorskip("webdataset")
+    manifest = json.loads((prepared / "manifest.json").read_text())
+    samples = list(
+        wds.WebDataset(str(prepared / "shard-000000.tar"), shardshuffle=False).decode("rgb8")
+    )
+    assert len(samples) == manifest["shards"][0]["samples"]
+    assert samples[0]["__key__"] == "astronaut_s000"
+    assert samples[0]["hr.png"].shape == (CROP, CROP, 3)
+    assert samples[0]["lr.png"].shape == (CROP // 2, CROP // 2, 3)
