@@ -174,6 +174,7 @@ def test_inference_data_and_metrics_sections(micro_report):
 def test_data_sources_compare_2k_pngs_prepared_shards_and_cache(micro_report):
     report, stdout = micro_report
     sources = report["data_sources"]
+    assert sources["task"] == "sr" and sources["prepare_options"] == {"scale": 4}
     assert sources["images"] == 1 and sources["sub_images"] == 40  # 2040x1356: 8 x 5 of 480
     by_name = {s["source"]: s for s in sources["sources"]}
     assert list(by_name) == ["folder", "prepared", "cached"]

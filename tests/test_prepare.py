@@ -166,9 +166,11 @@ def test_ranks_read_disjoint_samples_that_together_are_one_stream(prepared) -> N
 
 
 def test_other_tasks_refuse_a_prepared_dataset_in_one_sentence(prepared) -> None:
-    with pytest.raises(DataError, match="made by imgen prepare, which only imgen train sr"):
+    with pytest.raises(DataError, match="made by imgen prepare, which this task does not read"):
         ImageSet(prepared)
-    with pytest.raises(DataError, match=r"made by imgen prepare \(tar shards\), which only"):
+    with pytest.raises(
+        DataError, match=r"made by imgen prepare \(tar shards\), which this command does not"
+    ):
         scan_images(prepared)  # eval, predict, the paired layouts
 
 

@@ -2,26 +2,25 @@
 
 The data section's second table (issue 23). A folder of synthetic 2K photos (DIV2K's size,
 2040x1356: scikit-image's photos resized, each with its own crop, flips and a little seeded
-noise so that the files are as hard to compress as photos) is read by the sr task's own
-training dataset three ways:
+noise so that the files are as hard to compress as photos) is read three ways by the training
+dataset of the first benchmarked task that declares ``prepared_data`` (the task contract:
+which ``imgen prepare`` options and which config rows to compare):
 
 - ``folder``: ``--no-cache``, every crop decodes a whole 2K PNG;
-- ``prepared``: the folder after ``imgen prepare --scale 4`` (480-pixel sub-images in tar
-  shards), every crop decodes one sub-image (and, for bicubic, its stored LR);
+- ``prepared``: the folder after ``imgen prepare`` with the task's options (480-pixel
+  sub-images in tar shards), every crop decodes one sub-image (and any stored LR it reads);
 - ``cached``: ``--cache``, every image decoded once at start-up, crops cut from memory.
 
 Each source runs in a fresh process on one thread (a loader worker is one core), so its
-start-up (building the dataset: headers, manifest, or decoding everything) and its peak RSS
-are its own. Crops/s are ``ds[(index, seed)]`` in the training stream's order, for 128 and
-256 GT crops with bicubic and realesrgan degradation (realesrgan draws its per-sample
-parameters in the loader; the degradation itself runs on the device, in the step). Files
-are read warm from the page cache, as they are once training runs.
+start-up (building the first dataset: headers, manifest, or decoding everything) and its peak
+RSS are its own. Crops/s are ``ds[(index, seed)]`` in the training stream's order, for 128
+and 256 GT crops and each of the task's config rows (for sr: bicubic and realesrgan, which
+draws its per-sample parameters in the loader; the degradation itself runs on the device, in
+the step). Files are read warm from the page cache, as they are once training runs.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
 import json
 import os
 import resource
@@ -36,9 +35,7 @@ import numpy as np
 
 SOURCES = ("folder", "prepared", "cached")
 CROPS = (128, 256)
-DEGRADATIONS = ("bicubic", "realesrgan")
 SIZE_2K = (1356, 2040)  # (height, width) of a typical DIV2K training image
-SCALE = 4
 
 
 def _write_2k(root: str, index: int, name: str, image: np.ndarray) -> int:
@@ -99,43 +96,52 @@ def _rss_mb() -> float | None:
         return None
 
 
-def _datasets(source: str, root: str) -> dict[str, Any]:
-    """The sr task's training dataset of `root` for each degradation, as training builds it."""
+def prepared_reader(variants: list[Any]) -> str | None:
+    """The first benchmarked task whose dataset reads prepared folders, None if there is none."""
+    from imgen.plugins import create_task
+
+    for name in dict.fromkeys(v.task for v in variants):
+        if getattr(type(create_task(name)), "prepared_data", None):
+            return name
+    return None
+
+
+def _datasets(task_name: str, source: str, root: str) -> tuple[dict[str, Any], float]:
+    """The task's training dataset of `root` for each of its config rows, as training builds
+    them; and the seconds the first took (the start-up)."""
     import dataclasses
 
     from imgen.plugins import create_task
 
-    task = create_task("sr")
-    base = task.Config(data=root, scale=SCALE, crop=max(CROPS), cache=source == "cached")
-    out = {}
-    for degradation in DEGRADATIONS:
-        cfg = dataclasses.replace(base, degradation=degradation)
-        if source == "cached" and out:  # one decoded copy: the other differs by its draw only
-            from imgen_sr.task import _draw_degradation, degradation_params
-
-            other = copy.copy(next(iter(out.values())))
-            other.draw = functools.partial(_draw_degradation, degradation_params(cfg))
-            out[degradation] = other
-        else:
-            out[degradation] = task.dataset(cfg, root, "train")
-    return out
+    task = create_task(task_name)
+    base = task.Config(data=root, crop=max(CROPS))
+    if any(f.name == "cache" for f in dataclasses.fields(base)):
+        base = dataclasses.replace(base, cache=source == "cached")
+    out, startup = {}, 0.0
+    for label, changes in type(task).prepared_data["configs"].items():
+        cfg = dataclasses.replace(base, **changes)
+        started = time.perf_counter()
+        out[label] = task.dataset(cfg, root, "train")
+        startup = startup or time.perf_counter() - started
+    return out, startup
 
 
-def measure_source(source: str, root: str, seconds: float) -> dict[str, Any]:
+def measure_source(task_name: str, source: str, root: str, seconds: float) -> dict[str, Any]:
     """Start-up, crops/s per core and peak RSS of one source (run in a fresh process)."""
+    import importlib
+
     import torch
 
+    import imgen.data.prepared  # noqa: F401  (imports: the baseline, not the dataset)
     from imgen.data.sampler import SampleStream
+    from imgen.plugins import create_task
 
     torch.set_num_threads(1)
-    import imgen_sr.task  # noqa: F401  (imports counted in the baseline, not the dataset)
-
+    importlib.import_module(type(create_task(task_name)).__module__)
     base_rss = _rss_mb()
-    started = time.perf_counter()
-    sets = _datasets(source, root)
-    startup = time.perf_counter() - started
+    sets, startup = _datasets(task_name, source, root)
     rows = []
-    for degradation, ds in sets.items():
+    for label, ds in sets.items():
         for crop in CROPS:
             ds.crop = crop
             stream = iter(SampleStream(len(ds), base_seed=crop))
@@ -149,7 +155,7 @@ def measure_source(source: str, root: str, seconds: float) -> dict[str, Any]:
                 {
                     "source": source,
                     "crop": crop,
-                    "degradation": degradation,
+                    "degradation": label,
                     "crops_per_s": count / elapsed,
                     "lr_stored": "lr" in item,
                 }
@@ -166,8 +172,9 @@ def measure_source(source: str, root: str, seconds: float) -> dict[str, Any]:
     }
 
 
-def _run_child(source: str, root: Path, seconds: float) -> dict[str, Any]:
-    command = [sys.executable, "-m", "imgen.bench.datasources", source, str(root), str(seconds)]
+def _run_child(task: str, source: str, root: Path, seconds: float) -> dict[str, Any]:
+    command = [sys.executable, "-m", "imgen.bench.datasources", task, source, str(root)]
+    command.append(str(seconds))
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
@@ -179,30 +186,36 @@ def measure(
     tmp: str | Path,
     images: int,
     *,
+    task: str,
     quick: bool = False,
     seconds: float | None = None,
     log: Any = print,
 ) -> dict[str, Any]:
-    """The whole comparison on `images` synthetic 2K PNGs written under `tmp`; each rate is
-    timed for `seconds` (default 3, --quick 0.5)."""
+    """The whole comparison on `images` synthetic 2K PNGs written under `tmp`, read by
+    `task`'s dataset; each rate is timed for `seconds` (default 3, --quick 0.5)."""
     from imgen.data.prepared import prepare_folder
+    from imgen.plugins import create_task
+
+    options = type(create_task(task)).prepared_data.get("prepare", {})
 
     tmp = Path(tmp)
     log(f"data sources: writing {images} 2K PNGs")
     started = time.perf_counter()
     folder, folder_bytes = make_2k_folder(tmp / "png2k", images)
     made = time.perf_counter() - started
-    log("data sources: imgen prepare --scale 4")
+    log(f"data sources: imgen prepare {options}")
     started = time.perf_counter()
-    result = prepare_folder(folder, tmp / "prepared", scale=SCALE, progress=False)
+    result = prepare_folder(folder, tmp / "prepared", progress=False, **options)
     prepare_s = time.perf_counter() - started
     seconds = seconds if seconds is not None else (0.5 if quick else 3.0)
     sources = []
     for source in SOURCES:
         root = tmp / "prepared" if source == "prepared" else folder
         log(f"data sources: {source}")
-        sources.append(_run_child(source, root, seconds))
+        sources.append(_run_child(task, source, root, seconds))
     return {
+        "task": task,
+        "prepare_options": options,
         "images": images,
         "image_size": f"{SIZE_2K[1]}x{SIZE_2K[0]}",
         "folder_mb": folder_bytes / 1e6,
@@ -216,4 +229,4 @@ def measure(
 
 
 if __name__ == "__main__":  # one source, in its own process: see _run_child
-    print(json.dumps(measure_source(sys.argv[1], sys.argv[2], float(sys.argv[3]))))
+    print(json.dumps(measure_source(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]))))

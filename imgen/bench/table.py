@@ -213,9 +213,11 @@ def data_sources_table(report: dict[str, Any]) -> str:
         "peak RSS MB",
         "dataset RSS MB",
     ]
+    options = " ".join(f"--{k} {v}" for k, v in d.get("prepare_options", {}).items())
     line = (
-        f"{d['images']} PNGs of {d['image_size']} ({d['folder_mb']:.0f} MB); imgen prepare "
-        f"--scale 4: {d['prepare_s']:.1f} s on {d['prepare_workers']} cores, "
+        f"{d.get('task', '')}: {d['images']} PNGs of {d['image_size']} ({d['folder_mb']:.0f} "
+        f"MB); imgen prepare {options}: "
+        f"{d['prepare_s']:.1f} s on {d['prepare_workers']} cores, "
         f"{d['sub_images']} sub-images, {d['prepared_mb']:.0f} MB of shards"
     )
     return line + "\n\n" + _table(header, rows)

@@ -153,8 +153,8 @@ def _refuse_prepared(folder: str | Path) -> None:
 
     if is_prepared(folder):
         raise DataError(
-            f"{folder} is a dataset made by imgen prepare, which only imgen train sr reads; "
-            "give this task the folder of images it was prepared from."
+            f"{folder} is a dataset made by imgen prepare, which this task does not read; "
+            "give it the folder of images it was prepared from."
         )
 
 

@@ -99,8 +99,8 @@ def scan_images(root: str | Path, recursive: bool = True) -> list[Path]:
 
         if is_prepared(root):
             raise DataError(
-                f"{root} is a dataset made by imgen prepare (tar shards), which only imgen "
-                "train sr reads; give this command the folder of images it was prepared from."
+                f"{root} is a dataset made by imgen prepare (tar shards), which this command "
+                "does not read; give it the folder of images it was prepared from."
             )
         where = "in or below" if recursive else "directly in"
         raise DataError(

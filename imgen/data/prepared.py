@@ -29,7 +29,7 @@ import os
 import sys
 import tarfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -315,6 +315,8 @@ def prepare_folder(
             todo.append(index)
     workers = workers if workers > 0 else (os.cpu_count() or 1)
     workers = max(1, min(workers, len(todo)))
+    if todo:  # a manifest of the shards about to change would point into other bytes
+        (out / MANIFEST).unlink(missing_ok=True)
     bar = _bar(len(groups), len(records), progress)
     jobs = [(i, str(root), [str(p) for p in groups[i]], str(out), params) for i in todo]
     try:
@@ -325,14 +327,15 @@ def prepare_folder(
         else:
             with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
                 futures = [pool.submit(_write_shard, *job) for job in jobs]
-                for future in futures:
+                for future in as_completed(futures):
                     record = future.result()
                     records[int(record["name"][6:12])] = record
                     bar.update(1)
     finally:
         bar.close()
     for stale in out.glob("shard-*.tar"):  # shards of a previous, larger run of this folder
-        if int(stale.name[6:12]) >= len(groups):
+        number = stale.name[6:12]
+        if number.isdigit() and int(number) >= len(groups):
             stale.unlink()
             stale.with_suffix(".json").unlink(missing_ok=True)
     ordered = [records[i] for i in range(len(groups))]

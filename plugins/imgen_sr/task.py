@@ -220,6 +220,14 @@ class SuperResolution(PairedGANTask):
         "imgen eval sr --generator bicubic --scale 4 --data ./Set5",
         "imgen eval sr --run runs/sr-20261127-101500 --data ./Set14 --json",
     ]
+    # imgen bench --sections data: 2K PNGs against prepared shards and the cache.
+    prepared_data = {
+        "prepare": {"scale": 4},
+        "configs": {
+            "bicubic": {"degradation": "bicubic", "scale": 4},
+            "realesrgan": {"degradation": "realesrgan", "scale": 4},
+        },
+    }
     bench_variants = [
         {"name": "srresnet", "options": {"generator": "srresnet"}},
         {"name": "rrdbnet", "options": {"generator": "rrdbnet"}},
