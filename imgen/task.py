@@ -47,6 +47,11 @@ class Task:
             ``[{"name": "small", "options": {"generator": "small"}, "cpu": {"crop": 64}}]``
             (``options`` are config fields of every row; ``cpu``/``cuda`` add fields for one
             device type).
+        prepared_data: None when :meth:`dataset` reads image folders only; when it also reads
+            folders made by ``imgen prepare`` (:func:`imgen.data.training_images`), what
+            ``imgen bench --sections data`` measures: ``{"prepare": {"scale": 4}, "configs":
+            {"bicubic": {"degradation": "bicubic"}}}`` (options of ``prepare_folder``; config
+            fields of each compared row).
         d_first: update the discriminator(s) before the generator(s) (pix2pix) or after
             (CycleGAN). Ignored when the task has no discriminator.
         generator_prefix / discriminator_prefix: networks whose names start with these are
@@ -67,6 +72,7 @@ class Task:
     Config: ClassVar[type[TrainConfig]] = TrainConfig
     metrics: ClassVar[list[str]] = []
     bench_variants: ClassVar[list[dict[str, Any]]] = [{"name": "default"}]
+    prepared_data: ClassVar[dict[str, Any] | None] = None
     d_first: ClassVar[bool] = True
     generator_prefix: ClassVar[str] = "G"
     discriminator_prefix: ClassVar[str] = "D"

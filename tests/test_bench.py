@@ -44,6 +44,8 @@ MICRO = [
     "num_block=1",
     "--set",
     "num_feat=8",
+    "--images",
+    "1",
 ]
 
 
@@ -167,6 +169,25 @@ def test_inference_data_and_metrics_sections(micro_report):
         assert row["max_abs_diff"] < 1e-9  # float64 on both sides: rounding only
     for title in ("### Training throughput", "### Inference", "### Data pipeline", "### Metrics"):
         assert title in stdout
+
+
+def test_data_sources_compare_2k_pngs_prepared_shards_and_cache(micro_report):
+    report, stdout = micro_report
+    sources = report["data_sources"]
+    assert sources["task"] == "sr" and sources["prepare_options"] == {"scale": 4}
+    assert sources["images"] == 1 and sources["sub_images"] == 40  # 2040x1356: 8 x 5 of 480
+    by_name = {s["source"]: s for s in sources["sources"]}
+    assert list(by_name) == ["folder", "prepared", "cached"]
+    for source in by_name.values():
+        assert source["status"] == "ok", source
+        assert source["startup_s"] >= 0 and source["peak_rss_mb"] > 0
+        cells = {(r["crop"], r["degradation"]) for r in source["rows"]}
+        assert cells == {(c, d) for c in (128, 256) for d in ("bicubic", "realesrgan")}
+        assert all(r["crops_per_s"] > 0 for r in source["rows"])
+    stored = {r["degradation"]: r["lr_stored"] for r in by_name["prepared"]["rows"]}
+    assert stored == {"bicubic": True, "realesrgan": False}  # bicubic reads the stored LR
+    assert by_name["prepared"]["samples"] == 40 and by_name["folder"]["samples"] == 1
+    assert "### Training crops by data source (one core)" in stdout
 
 
 def test_degradation_section_measures_each_degradation(micro_report):

@@ -47,6 +47,7 @@ class SuiteOptions:
     size: int | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     max_minutes: float | None = None
+    images: int | None = None  # synthetic 2K PNGs of the data sources' table (None: 40)
     log: Callable[[str], None] = _stderr
 
 
@@ -178,6 +179,12 @@ def _settings(ctx: Any, opts: SuiteOptions, sections: list[str], variants: list[
         "peak_memory": PeakMemory.describe(ctx.device),
         "flops": "torch.utils.flop_counter.FlopCounterMode over one eager training step",
         "data": "scikit-image's sample photos as trainA/ + trainB/ (B mirrored), PNG",
+        "data_sources": (
+            "the training dataset of the first task with prepared_data, in a fresh "
+            "one-thread process per source, over synthetic 2040x1356 PNGs (scikit-image "
+            "photos resized, seeded noise): uncached folder, imgen prepare shards, cached "
+            "folder; files warm in the page cache"
+        ),
         "degradation": (
             "batch x crop HR photo crops (scikit-image's) to x4 LR, fp32, on the device: "
             "megapixels of HR per second (median of the timed repeats after a warm-up)"
@@ -214,6 +221,15 @@ def _sections(
         out["data"] = []
         for run in training.first_per_task():
             out["data"].extend(pipeline.measure_task(ctx, run.variant, training.step_rate(run)))
+        from imgen.bench import datasources
+
+        reader = datasources.prepared_reader(variants)
+        if reader is not None:
+            images = opts.images if opts.images is not None else (8 if ctx.quick else 40)
+            with tempfile.TemporaryDirectory(prefix="imgen-bench-2k-") as tmp:
+                out["data_sources"] = datasources.measure(
+                    tmp, images, task=reader, quick=ctx.quick, log=ctx.log
+                )
     if "degradation" in sections:
         out["degradation"] = degradation.measure(ctx)
     if "metrics" in sections:

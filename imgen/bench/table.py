@@ -180,6 +180,49 @@ def data_table(report: dict[str, Any]) -> str:
     return _table(header, rows)
 
 
+def data_sources_table(report: dict[str, Any]) -> str:
+    d = report["data_sources"]
+    base = {}
+    for src in d["sources"]:
+        if src.get("source") == "folder" and src.get("status") == "ok":
+            base = {(r["crop"], r["degradation"]): r["crops_per_s"] for r in src["rows"]}
+    rows = []
+    for src in d["sources"]:
+        if src.get("status") != "ok":
+            rows.append([src["source"], "failed: " + src.get("error", "")] + ["-"] * 6)
+            continue
+        for r in src["rows"]:
+            folder = base.get((r["crop"], r["degradation"]))
+            rows.append(
+                [
+                    src["source"],
+                    f"{r['crop']}, {r['degradation']}" + (" (LR stored)" if r["lr_stored"] else ""),
+                    _fmt(r["crops_per_s"], 1),
+                    f"{r['crops_per_s'] / folder:.1f}x" if folder else "-",
+                    _fmt(src["startup_s"], 2),
+                    _fmt(src["peak_rss_mb"], 0),
+                    _fmt(src.get("dataset_rss_mb"), 0),
+                ]
+            )
+    header = [
+        "source",
+        "GT crop, degradation",
+        "crops/s per core",
+        "vs 2K PNGs",
+        "start-up s",
+        "peak RSS MB",
+        "dataset RSS MB",
+    ]
+    options = " ".join(f"--{k} {v}" for k, v in d.get("prepare_options", {}).items())
+    line = (
+        f"{d.get('task', '')}: {d['images']} PNGs of {d['image_size']} ({d['folder_mb']:.0f} "
+        f"MB); imgen prepare {options}: "
+        f"{d['prepare_s']:.1f} s on {d['prepare_workers']} cores, "
+        f"{d['sub_images']} sub-images, {d['prepared_mb']:.0f} MB of shards"
+    )
+    return line + "\n\n" + _table(header, rows)
+
+
 def degradation_table(report: dict[str, Any]) -> str:
     rows = []
     for r in report.get("degradation", []):
@@ -225,6 +268,7 @@ def render(report: dict[str, Any]) -> str:
         ("training", "Training throughput", training_table),
         ("inference", "Inference", inference_table),
         ("data", "Data pipeline", data_table),
+        ("data_sources", "Training crops by data source (one core)", data_sources_table),
         ("degradation", "Degradation", degradation_table),
         ("metrics", "Metrics", metrics_table),
     ]

@@ -4,6 +4,7 @@
 ``cli.train``          ``imgen train TASK`` and ``imgen eval TASK`` (one subcommand per task)
 ``cli.predict``        ``imgen predict``
 ``cli.degrade``        ``imgen degrade`` (LR images of a folder of HR images)
+``cli.prepare``        ``imgen prepare`` (a folder cut into sub-images in tar shards)
 ``cli.modelfiles``     ``imgen import``, ``export``, ``formats`` (model files in and out)
 ``cli.listing``        ``imgen tasks``, ``plugins``, ``models``, ``env``
 ``cli.install``        ``imgen install``, ``uninstall``, ``new-plugin`` (``cli.scaffold``)
@@ -24,7 +25,17 @@ from typing import Any
 import click
 
 from imgen import __version__
-from imgen.cli import bench, degrade, install, listing, modelfiles, predict, report, train
+from imgen.cli import (
+    bench,
+    degrade,
+    install,
+    listing,
+    modelfiles,
+    predict,
+    prepare,
+    report,
+    train,
+)
 from imgen.cli.common import CONTEXT, fail
 from imgen.errors import ImgenError
 from imgen.failures import Failure, format_failures, reported_failures
@@ -93,6 +104,7 @@ for _command in [
     train.eval,
     predict.predict,
     degrade.degrade,
+    prepare.prepare,
     *modelfiles.COMMANDS,  # import, export, formats
     *listing.COMMANDS,  # tasks, plugins, models, env
     *install.COMMANDS,  # install, uninstall, new-plugin

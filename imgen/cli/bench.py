@@ -96,6 +96,13 @@ def _parse_sets(items: tuple[str, ...]) -> dict[str, Any]:
     "on the CPU; --quick measures no compiled mode].",
 )
 @click.option(
+    "--images",
+    type=click.IntRange(1),
+    default=None,
+    help="Data section: synthetic 2K PNGs of the data-source table (2K PNGs, prepared "
+    "shards, cache) [default: 40; --quick: 8; DIV2K's size: 800].",
+)
+@click.option(
     "--nproc",
     type=click.IntRange(min=1),
     default=1,
@@ -117,6 +124,7 @@ def bench(
     size: int | None,
     sets: tuple[str, ...],
     max_minutes: float | None,
+    images: int | None,
     nproc: int,
 ) -> None:
     """Measure imgen on this machine: training, inference, data pipeline, degradation, metrics.
@@ -138,6 +146,7 @@ def bench(
       imgen bench --device cuda --json benchmarks/results/h100-2026-11-27.json
       imgen bench sr:srresnet --modes baseline,bf16 --steps 3 --sections train
       imgen bench sr:rrdbnet --nproc 8 --device cuda --modes baseline,defaults,fast
+      imgen bench sr --sections data --images 800    # 2K PNGs vs prepared shards vs cache
     """
     from imgen.bench import SuiteOptions, run_suite
     from imgen.bench.table import render
@@ -168,6 +177,7 @@ def bench(
         size=size,
         overrides=_parse_sets(sets),
         max_minutes=max_minutes,
+        images=images,
     )
     if job.enabled and not job.is_main:
         options.log = lambda message: None

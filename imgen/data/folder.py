@@ -95,6 +95,13 @@ def scan_images(root: str | Path, recursive: bool = True) -> list[Path]:
         if not recursive:
             break
     if not found:
+        from imgen.data.prepared import is_prepared
+
+        if is_prepared(root):
+            raise DataError(
+                f"{root} is a dataset made by imgen prepare (tar shards), which this command "
+                "does not read; give it the folder of images it was prepared from."
+            )
         where = "in or below" if recursive else "directly in"
         raise DataError(
             f"No images found {where} {root} (looked for {', '.join(IMAGE_EXTENSIONS)}); "

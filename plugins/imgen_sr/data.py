@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from imgen.data.datasets import StandIns
+from imgen.data.datasets import StandIns, cache_per_rank, world_size_env
 from imgen.data.folder import Warn, _warn_stderr, decode_image, image_size, scan_images
 from imgen.data.transforms import paired_augment, paired_random_crop, sample_rng, to_tensor_uint8
 from imgen.errors import DataError
@@ -124,6 +124,8 @@ class PairedSRDataset(Dataset):
             _check_pair(hr_path, lr_path, image_size(hr_path), image_size(lr_path), scale, lr_crop)
         self.paths = [hr for hr, _ in self.pairs]
         self._read = StandIns(self.pairs, self._decode, warn)
+        if cache and world_size_env() > 1:  # a large set: not one decoded copy per rank
+            cache = cache_per_rank(hr_root, self.paths, warn)
         self._cache = [self._decode(i) for i in range(len(self.pairs))] if cache else None
 
     def _decode(self, index: int) -> tuple[np.ndarray, np.ndarray]:

@@ -109,7 +109,11 @@ class SRConfig(PairedGANConfig):
         "cache, downloaded there when missing unless IMGEN_OFFLINE=1].",
         metavar="PATH",
     )
-    cache: bool = option(True, "Keep the decoded training images in memory.")
+    cache: bool = option(
+        True,
+        "Keep the decoded training images in memory (one copy per process; a large folder "
+        "with several ranks is not cached; a folder made by imgen prepare never is).",
+    )
     lr_schedule: Literal["constant", "linear", "cosine"] = option(
         "cosine", "Learning-rate schedule after warmup: constant, linear decay to 0, cosine."
     )
@@ -220,12 +224,21 @@ class SuperResolution(PairedGANTask):
         "imgen train sr --data ./photos --generator rrdbnet --init runs/sr-psnr",
         "imgen train sr --data ./photos --degradation realesrgan --usm-gt --gan-weight 0",
         "imgen train sr --data ./HR --data-lr ./LR --scale 4    # existing LR/HR pairs",
+        "imgen train sr --data ./DIV2K-sub --scale 4   # made by imgen prepare (large sets)",
         "imgen train sr --resume runs/sr-20261127-101500 --steps 40000",
     ]
     eval_examples = [
         "imgen eval sr --generator bicubic --scale 4 --data ./Set5",
         "imgen eval sr --run runs/sr-20261127-101500 --data ./Set14 --json",
     ]
+    # imgen bench --sections data: 2K PNGs against prepared shards and the cache.
+    prepared_data = {
+        "prepare": {"scale": 4},
+        "configs": {
+            "bicubic": {"degradation": "bicubic", "scale": 4},
+            "realesrgan": {"degradation": "realesrgan", "scale": 4},
+        },
+    }
     bench_variants = [
         {"name": "srresnet", "options": {"generator": "srresnet"}},
         {"name": "rrdbnet", "options": {"generator": "rrdbnet"}},
@@ -289,10 +302,17 @@ class SuperResolution(PairedGANTask):
 
     # -- data ----------------------------------------------------------------------------------
     def dataset(self, cfg: SRConfig, root: str | None, split: str) -> torch.utils.data.Dataset:
-        from imgen.data.datasets import ImageFolderDataset
+        from imgen.data.datasets import training_images
+        from imgen.data.prepared import is_prepared, prepared_scale
 
         if cfg.data_lr is not None:
             from imgen_sr.data import PairedSRDataset
+
+            if is_prepared(self.data_root(root)):
+                raise UsageError(
+                    f"--data {root} is a dataset made by imgen prepare, and --data-lr pairs "
+                    "folders of images; drop --data-lr (imgen prepare --scale stores LR crops)."
+                )
 
             return PairedSRDataset(
                 self.data_root(root), cfg.data_lr, cfg.crop, cfg.scale, cache=cfg.cache
@@ -301,9 +321,13 @@ class SuperResolution(PairedGANTask):
         if cfg.degradation == "realesrgan":
             # Each sample's degradation is drawn in the loader, from the sample's seed.
             draw = functools.partial(_draw_degradation, degradation_params(cfg))
-        return ImageFolderDataset(
-            self.data_root(root), cfg.crop, augment=True, cache=cfg.cache, draw=draw
-        )
+        root = self.data_root(root)
+        if is_prepared(root) and cfg.degradation == "bicubic" and not cfg.usm_gt:
+            # Its stored LR crops (imgen prepare --scale) are the bicubic LR the task would
+            # make: read them when they are of this scale.
+            paired = prepared_scale(root) == cfg.scale
+            return training_images(root, cfg.crop, draw=draw, paired=paired)
+        return training_images(root, cfg.crop, augment=True, cache=cfg.cache, draw=draw)
 
     def prepare(self, batch: dict) -> dict:
         from imgen.data.degradations import degrade, usm_sharp
