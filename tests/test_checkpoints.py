@@ -241,7 +241,8 @@ def test_nan_stops_the_run_and_keeps_the_last_finite_checkpoint(photo_folder, tm
     flat, state = ckpt.load_checkpoint(trainer.run_dir)
     assert state["step"] == 2 and all(torch.isfinite(v).all() for v in flat.values())
     events = [json.loads(x) for x in (trainer.run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert events[-1] == {**events[-1], "event": "diverged", "step": 3}
+    # The step the message names: metrics.jsonl and the sentence agree (issue 24).
+    assert events[-1] == {**events[-1], "event": "diverged", "step": 4}
     assert all(
         np.isfinite(v) for e in events for v in e.values() if isinstance(v, float)
     )  # no NaN in the log
@@ -327,3 +328,19 @@ def test_the_best_validation_checkpoint_is_kept(photo_folder, tmp_path, monkeypa
         "value": 31.0,
         "step": 4,
     }
+
+
+def test_checkpoints_follow_the_umask(photo_folder, tmp_path):
+    """Checkpoint files get the permissions other outputs get (0644 under umask 022), not
+    the owner-only ones safetensors' writes would leave."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        task, cfg = tiny_config(photo_folder, tmp_path, steps=1, save_every=1)
+        run = Trainer(task, cfg, quiet=True).fit()
+    finally:
+        os.umask(old)
+    files = [p for p in (run / "checkpoints").rglob("*") if p.is_file()]
+    assert files and {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o644}

@@ -238,6 +238,9 @@ def save_checkpoint(
         tmp.mkdir()  # inside: a read-only folder fails here
         save_file(flat, str(tmp / STEP_WEIGHTS), metadata={"step": str(step)})
         write_state(tmp / STEP_STATE, state)
+        mode = _new_file_mode()  # safetensors writes owner-only files; outputs follow the umask
+        for name in (STEP_WEIGHTS, STEP_STATE):
+            os.chmod(tmp / name, mode)
         _fsync_folder(tmp)
         if final.exists():  # the same step saved again (e.g. at the end of a run)
             old = folder / f"{final.name}.old.tmp"

@@ -800,7 +800,8 @@ class Trainer:
                 raise
             interrupted = True  # raised between steps (by a callback): the state is whole
         except NonFiniteError:
-            self.log.write("diverged", step=self.step)
+            # The step that diverged, as the message names it (self.step is the last whole one).
+            self.log.write("diverged", step=self.step + 1)
             raise
         finally:
             stop.uninstall()
