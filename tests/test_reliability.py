@@ -110,3 +110,44 @@ def test_checkpoint_write_failures_are_one_sentence(run_copy, photo_folder, monk
         trainer.fit()
     monkeypatch.undo()
     assert {p.name for p in ckpt.step_folders(run_copy / "checkpoints")} == before
+
+
+# -- 2: symbolic links that leave the data folder ------------------------------------------------
+@pytest.fixture
+def linked_folder(photo_folder, tmp_path) -> Path:
+    """data/ with two photos, a link up to its parent, a link to a photo outside and one to
+    a photo inside; beside it sibling/ with a photo a link could reach."""
+    import os
+
+    photos = sorted(photo_folder.iterdir())
+    data, sibling = tmp_path / "data", tmp_path / "sibling"
+    data.mkdir()
+    sibling.mkdir()
+    for photo in photos[:2]:
+        shutil.copy(photo, data / photo.name)
+    shutil.copy(photos[2], sibling / "secret.png")
+    os.symlink("..", data / "up")
+    os.symlink(sibling / "secret.png", data / "outside.png")
+    os.symlink(photos[0].name, data / "again.png")  # inside: kept (listed once)
+    return data
+
+
+def test_links_out_of_the_data_folder_are_skipped_with_one_warning(linked_folder, capsys):
+    from imgen.data.folder import scan_images
+
+    found = scan_images(linked_folder)
+    assert sorted(p.resolve().parent for p in found) == [linked_folder.resolve()] * 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "skipped 2 symbolic links" in err
+    assert "outside it" in err
+
+
+def test_predict_reads_no_folder_a_link_leads_to(trained, linked_folder, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli, ["predict", "--run", str(trained), str(linked_folder), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in out.rglob("*") if p.is_file())
+    assert len(written) == 2 and not any("secret" in n or "up" in n for n in written)
+    assert "symbolic link" in result.stderr

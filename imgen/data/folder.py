@@ -78,22 +78,43 @@ def scan_images(root: str | Path, recursive: bool = True) -> list[Path]:
     # Symbolic links are followed, but every real folder is entered once and every real file
     # listed once: a link back up the tree (`self -> .`) would otherwise repeat the folder's
     # images endlessly, and two such links would make the walk never end.
+    # A link that leads out of the root (`up -> ..`, `etc -> /etc`) is skipped: a data folder
+    # reads only what is in it.
     visited = {_dir_key(root)}
+    inside = root.resolve()
+    outside: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         kept = []
         for name in sorted(dirnames):
-            key = None if name.startswith(".") else _dir_key(Path(dirpath, name))
+            path = Path(dirpath, name)
+            if name.startswith("."):
+                continue
+            if _leaves(path, inside):
+                outside.append(path)
+                continue
+            key = _dir_key(path)
             if key is not None and key not in visited:
                 visited.add(key)
                 kept.append(name)
         dirnames[:] = kept
-        found.extend(
-            Path(dirpath, name)
-            for name in filenames
-            if not name.startswith(".") and is_image_file(name)
-        )
+        for name in filenames:
+            if name.startswith(".") or not is_image_file(name):
+                continue
+            path = Path(dirpath, name)
+            if _leaves(path, inside):
+                outside.append(path)
+            else:
+                found.append(path)
         if not recursive:
             break
+    if outside:
+        example = outside[0]
+        _warn_stderr(
+            f"skipped {len(outside)} symbolic link{'s' if len(outside) > 1 else ''} in {root} "
+            f"that lead{'s' if len(outside) == 1 else ''} outside it (e.g. "
+            f"{example.relative_to(root).as_posix()} -> {os.readlink(example)}); a data "
+            "folder is read only inside itself"
+        )
     if not found:
         from imgen.data.prepared import is_prepared
 
@@ -111,6 +132,16 @@ def scan_images(root: str | Path, recursive: bool = True) -> list[Path]:
     for path in sorted(found, key=lambda p: p.relative_to(root).as_posix()):
         unique.setdefault(path.resolve(), path)  # a file linked twice: its first name only
     return list(unique.values())
+
+
+def _leaves(path: Path, inside: Path) -> bool:
+    """Whether ``path`` is a symbolic link to somewhere outside the folder ``inside``."""
+    if not path.is_symlink():
+        return False  # a real entry under a kept folder is inside
+    try:
+        return not path.resolve().is_relative_to(inside)
+    except (OSError, RuntimeError):  # a loop of links: not followed
+        return True
 
 
 def _dir_key(path: Path) -> tuple[int, int] | None:
