@@ -151,3 +151,27 @@ def test_predict_reads_no_folder_a_link_leads_to(trained, linked_folder, tmp_pat
     written = sorted(p.name for p in out.rglob("*") if p.is_file())
     assert len(written) == 2 and not any("secret" in n or "up" in n for n in written)
     assert "symbolic link" in result.stderr
+
+
+def test_a_file_size_limit_during_a_save_is_one_sentence(photo_folder, tmp_path):
+    """EFBIG for real: RLIMIT_FSIZE below a checkpoint's size (Python ignores SIGXFSZ, so the
+    write fails with EFBIG); exit 1, one sentence naming the folder, no traceback."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+
+    command = [
+        sys.executable, "-m", "imgen", "train", "sr", "--data", str(photo_folder),
+        "--out", str(tmp_path), "--name", "big", "--steps", "2", "--batch-size", "1",
+        "--crop", "32", "--num-feat", "64", "--num-block", "2", "--gan-weight", "0",
+        "--workers", "0", "--save-every", "1", "--sample-every", "0",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, preexec_fn=limit, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "a file-size limit was reached" in last and str(tmp_path / "big") in last
+    assert not list((tmp_path / "big" / "checkpoints").glob("step_*"))
