@@ -175,3 +175,36 @@ def test_a_file_size_limit_during_a_save_is_one_sentence(photo_folder, tmp_path)
     last = done.stderr.strip().splitlines()[-1]
     assert "a file-size limit was reached" in last and str(tmp_path / "big") in last
     assert not list((tmp_path / "big" / "checkpoints").glob("step_*"))
+
+
+def test_two_ctrl_c_50_ms_apart_abort_without_saving(photo_folder, tmp_path):
+    """Both arrive during one step (a native op holds the main thread, so Python runs the
+    handler once); the wakeup fd counts them: the run aborts, exit 130, nothing saved."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [
+        sys.executable, "-m", "imgen", "train", "sr", "--data", str(photo_folder),
+        "--out", str(tmp_path), "--name", "run", "--steps", "1000", "--batch-size", "4",
+        "--crop", "64", "--gan-weight", "0", "--workers", "0", "--save-every", "0",
+        "--sample-every", "0", "--log-every", "1",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # a step has been logged: the loop is running
+        if metrics.exists() and any(
+            json.loads(line).get("event") == "train" for line in metrics.read_text().splitlines()
+        ):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "aborting without saving" in err and "Traceback" not in err
+    assert not list((tmp_path / "run" / "checkpoints").glob("step_*"))

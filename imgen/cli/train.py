@@ -241,6 +241,8 @@ def train_command(task: Any) -> click.Command:
             run_dir = trainer.fit()
         except Interrupted as stopped:  # saved; the hint is printed, no "Aborted!" from click
             ctx.exit(128 + int(stopped.signum))
+        except KeyboardInterrupt:  # a second Ctrl-C: aborted without saving, as it said
+            ctx.exit(130)
         except Exception as exc:  # under torchrun: the launcher names this rank's error
             from imgen.engine.distributed import record_failure
 

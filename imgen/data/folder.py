@@ -113,7 +113,8 @@ def scan_images(root: str | Path, recursive: bool = True) -> list[Path]:
             f"skipped {len(outside)} symbolic link{'s' if len(outside) > 1 else ''} in {root} "
             f"that lead{'s' if len(outside) == 1 else ''} outside it (e.g. "
             f"{example.relative_to(root).as_posix()} -> {os.readlink(example)}); a data "
-            "folder is read only inside itself"
+            "folder is read only inside itself: copy or bind-mount such images into it, or "
+            "pass their folder as the data"
         )
     if not found:
         from imgen.data.prepared import is_prepared

@@ -995,10 +995,27 @@ class _DeferredInterrupt:
     def __init__(self, say: Callable[[str], None]) -> None:
         self.say, self.requested, self.signum = say, False, signal.SIGINT
         self._previous: dict[int, Any] = {}
+        self._pipe: tuple[int, int] | None = None
+        self._previous_fd = -1
+
+    def _arrivals(self, signum: int) -> int:
+        """How many ``signum`` arrived since the last look. Python runs a handler once for
+        signals that come while a long native op (a convolution) holds the main thread, so
+        two Ctrl-Cs 50 ms apart reach it as one; the wakeup fd gets a byte for each."""
+        if self._pipe is None:
+            return 1
+        try:
+            data = os.read(self._pipe[0], 4096)
+        except (BlockingIOError, OSError):
+            data = b""
+        return max(1, data.count(signum))
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
+        arrivals = self._arrivals(signum)
+        if self.requested or (arrivals > 1 and signum == signal.SIGINT):
             if signum == signal.SIGINT:
+                self.requested = True
+                self.say("SIGINT again: aborting without saving")
                 raise KeyboardInterrupt
             return  # a repeated SIGTERM: the save is already on its way
         self.requested, self.signum = True, signum
@@ -1007,11 +1024,25 @@ class _DeferredInterrupt:
         self.say(f"{name}: stopping after this step to save a checkpoint{again}")
 
     def install(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for signum in STOP_SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            pipe = os.pipe()
+            for fd in pipe:
+                os.set_blocking(fd, False)
+            self._previous_fd = signal.set_wakeup_fd(pipe[1], warn_on_full_buffer=False)
+            self._pipe = pipe
+        except (OSError, ValueError):  # no pipes, or a wakeup fd that is not ours to take
+            self._pipe = None
+        for signum in STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
 
     def uninstall(self) -> None:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
         self._previous = {}
+        if self._pipe is not None:
+            signal.set_wakeup_fd(self._previous_fd)
+            for fd in self._pipe:
+                os.close(fd)
+            self._pipe = None
