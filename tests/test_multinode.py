@@ -115,3 +115,39 @@ def test_readme_slurm_recipe_runs_under_a_fake_one_node_slurm(photos, tmp_path):
     run = work / "runs" / "sr-4242"
     assert (run / "checkpoints" / "last.safetensors").exists()
     assert [p.name for p in (run / "checkpoints").glob("step_*")] == ["step_00000004"]
+
+
+def torchrun(*args: str, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN / "torchrun"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=environment(**env),
+    )  # fmt: skip
+
+
+def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+    return process.returncode, out, err
+
+
+def test_two_torchrun_nodes_on_localhost_train_like_one_process(photos, tmp_path):
+    one = one_process(photos, tmp_path / "one")
+    port = free_port()
+    launch = [
+        "--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d",
+        "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", f"two-nodes-{port}",
+        "-m", "imgen", "train", "sr", "--data", str(photos), *TINY,
+        "--out", str(tmp_path / "two"), "--name", "two",
+    ]  # fmt: skip
+    nodes = [torchrun(*launch) for _ in range(2)]
+    results = [finish(node) for node in nodes]
+    for code, _, err in results:
+        assert code == 0, err[-3000:]
+    run = tmp_path / "two" / "two"
+    assert sum(out.strip().splitlines() == [str(run)] for _, out, _ in results) == 1
+    difference = relative_difference(weights(one), weights(run))
+    print(f"two nodes vs one process: relative weight difference {difference:.2e}")
+    assert difference < 1e-3, difference
