@@ -10,12 +10,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -151,3 +154,92 @@ def test_two_torchrun_nodes_on_localhost_train_like_one_process(photos, tmp_path
     difference = relative_difference(weights(one), weights(run))
     print(f"two nodes vs one process: relative weight difference {difference:.2e}")
     assert difference < 1e-3, difference
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (torchrun's workers), from /proc."""
+    found = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat_file.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find workers")
+def test_torchrun_restart_after_a_killed_worker_resumes_the_run_by_itself(photos, tmp_path):
+    long = [*TINY, "--steps", "30", "--save-every", "2"]  # the later --steps wins
+
+    def launch(out: Path, restarts: int) -> subprocess.Popen:
+        port = free_port()
+        return torchrun(
+            "--nnodes", "1", "--nproc-per-node", "2", "--max-restarts", str(restarts),
+            "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
+            "--rdzv-id", f"restart-{port}", "--monitor-interval", "0.1",
+            "-m", "imgen", "train", "sr", "--data", str(photos), *long,
+            "--out", str(out), "--name", "run",
+        )  # fmt: skip
+
+    job = launch(tmp_path / "killed", restarts=1)
+    checkpoints = tmp_path / "killed" / "run" / "checkpoints"
+    deadline = time.monotonic() + 90
+    while not (checkpoints / "step_00000002").exists():
+        assert job.poll() is None, job.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "no checkpoint at step 2"
+        time.sleep(0.01)
+    workers = children(job.pid)
+    assert workers, "no worker process found"
+    os.kill(workers[-1], signal.SIGKILL)
+    code, _, err = finish(job)
+    assert code == 0, err[-3000:]
+    run = tmp_path / "killed" / "run"
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    starts = [(e["step"], e["resumed"]) for e in events if e["event"] == "start"]
+    assert len(starts) == 2 and starts[0] == (0, False), starts
+    assert starts[1][1] and starts[1][0] >= 2, starts  # the restart continued a checkpoint
+
+    reference = launch(tmp_path / "whole", restarts=0)
+    code, _, err = finish(reference)
+    assert code == 0, err[-3000:]
+    a, b = weights(run), weights(tmp_path / "whole" / "run")
+    difference = max(float((a[k] - b[k]).abs().max()) for k in a if a[k].is_floating_point())
+    print(f"restarted vs uninterrupted: largest weight difference {difference:.2e}")
+    assert difference < 1e-6
+
+
+def test_resume_auto_starts_a_named_run_then_continues_it(photos, tmp_path):
+    first = one_process(photos, tmp_path, "--resume", "auto")
+    assert [p.name for p in (first / "checkpoints").glob("step_*")] == ["step_00000004"]
+    again = one_process(photos, tmp_path, "--resume", "auto", "--steps", "6")
+    events = [json.loads(line) for line in (again / "metrics.jsonl").read_text().splitlines()]
+    starts = [(e["step"], e["resumed"]) for e in events if e["event"] == "start"]
+    assert starts == [(0, False), (4, True)]
+
+
+def test_resume_auto_without_a_name_is_a_usage_error(photos, tmp_path):
+    args = ["train", "sr", "--data", str(photos), *TINY, "--out", str(tmp_path), "--resume", "auto"]
+    result = subprocess.run(
+        [sys.executable, "-m", "imgen", *args], capture_output=True, text=True, timeout=60,
+        env=environment(),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--resume auto needs --name" in result.stderr
+
+
+def test_a_restarted_worker_without_a_name_continues_the_recorded_run(tmp_path, monkeypatch):
+    from imgen.cli.train import _auto_resume, _record_elastic_run
+
+    run = tmp_path / "sr-20261206-120000"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job-7")
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "0")
+    _record_elastic_run(str(tmp_path), run)
+    assert _auto_resume({"out": str(tmp_path), "name": None, "resume": None}) is None
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    assert _auto_resume({"out": str(tmp_path), "name": None, "resume": None}) == str(run)
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "another-job")
+    assert _auto_resume({"out": str(tmp_path), "name": None, "resume": None}) is None
