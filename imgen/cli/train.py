@@ -172,7 +172,12 @@ def _record_elastic_run(out: str, run_dir: Path) -> None:
         return
     records = Path(out, ELASTIC_RECORDS)
     records.mkdir(parents=True, exist_ok=True)
-    (records / run_id).write_text(str(run_dir) + "\n")
+    (records / _record_name(run_id)).write_text(str(run_dir) + "\n")
+
+
+def _record_name(run_id: str) -> str:
+    """``run_id`` as one file name (an id such as a SLURM array's may hold a separator)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
 
 
 def _auto_resume(values: dict[str, Any]) -> str | None:
@@ -192,7 +197,7 @@ def _auto_resume(values: dict[str, Any]) -> str | None:
         return str(run) if (run / "config.json").exists() else None
     if resume == "auto" and not restarted:
         raise UsageError("--resume auto needs --name: the run directory to continue or start")
-    record = Path(out, ELASTIC_RECORDS, run_id or "none")
+    record = Path(out, ELASTIC_RECORDS, _record_name(run_id or "none"))
     if run_id and run_id != "none" and record.exists():
         run = Path(record.read_text().strip())
         if (run / "config.json").exists():
