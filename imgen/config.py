@@ -128,7 +128,12 @@ class TrainConfig:
     )
     eval_every: int = option(0, "Evaluate on --eval-data every N steps (0: only at the end).")
     time_limit: float = option(0.0, "Stop (and save) after this many minutes (0: no limit).")
-    resume: str | None = option(None, "Continue the run in this directory.", metavar="RUN_DIR")
+    resume: str | None = option(
+        None,
+        "Continue the run in this directory; 'auto' (with --name): continue --out/--name if "
+        "it exists, else start it.",
+        metavar="RUN_DIR",
+    )
     restart: bool = option(
         False,
         "With --resume, when no checkpoint of the run can be read: start it over from step 0, "

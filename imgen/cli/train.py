@@ -148,6 +148,63 @@ def _published_run(name: str, task: str) -> str:
     return str(run)
 
 
+# Where a torchrun job without --name records its run directory, for its restarted workers.
+ELASTIC_RECORDS = ".torchrun-runs"
+
+
+def _elastic_restart() -> tuple[str | None, bool]:
+    """(torchrun's run id, whether this worker is a restart: TORCHELASTIC_RESTART_COUNT > 0)."""
+    import os
+
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    try:
+        count = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    except ValueError:
+        count = 0
+    return run_id, count > 0
+
+
+def _record_elastic_run(out: str, run_dir: Path) -> None:
+    """Under torchrun, note ``run_dir`` under the job's run id in ``out``, so that a restarted
+    worker (which cannot know the timestamped name the first attempt chose) continues it."""
+    run_id, _ = _elastic_restart()
+    if not run_id or run_id == "none":
+        return
+    records = Path(out, ELASTIC_RECORDS)
+    records.mkdir(parents=True, exist_ok=True)
+    (records / _record_name(run_id)).write_text(str(run_dir) + "\n")
+
+
+def _record_name(run_id: str) -> str:
+    """``run_id`` as one file name (an id such as a SLURM array's may hold a separator)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+
+
+def _auto_resume(values: dict[str, Any]) -> str | None:
+    """The run directory to continue, or None to start one: ``--resume auto`` and a worker
+    that torchrun restarted (after a rank failed) continue ``--out/--name`` when it holds a
+    run (its config.json), else start it; a restarted worker without ``--name`` continues the
+    directory its job's first attempt recorded under TORCHELASTIC_RUN_ID. Every attempt and
+    rank decides from the same files, so all of them pick the same directory."""
+    resume = values.get("resume")
+    run_id, restarted = _elastic_restart()
+    if resume not in (None, "auto") or (resume is None and not restarted):
+        return resume
+    out = values.get("out") or "runs"
+    name = values.get("name")
+    if name:
+        run = Path(out, name)
+        return str(run) if (run / "config.json").exists() else None
+    if resume == "auto" and not restarted:
+        raise UsageError("--resume auto needs --name: the run directory to continue or start")
+    record = Path(out, ELASTIC_RECORDS, _record_name(run_id or "none"))
+    if run_id and run_id != "none" and record.exists():
+        run = Path(record.read_text().strip())
+        if (run / "config.json").exists():
+            return str(run)
+    return None
+
+
 # Options a resumed run may take anew without changing what it learns: how long and where it
 # runs, and what it writes; any other stored option differs only with --allow-changes.
 RESUME_FREE = frozenset(
@@ -196,6 +253,7 @@ def train_command(task: Any) -> click.Command:
 
             launch(nproc, ["train", task.name, *without_option(ctx.meta["imgen.args"], "--nproc")])
             return
+        values["resume"] = _auto_resume(values)
         stored = initial = None
         if values.get("resume"):
             stored = _task_run(values["resume"], task.name, "--resume")["config"]
@@ -232,6 +290,8 @@ def train_command(task: Any) -> click.Command:
             )
         try:
             trainer = Trainer(task, cfg)
+            if trainer.dist.is_main and not cfg.name:
+                _record_elastic_run(cfg.out, trainer.run_dir)
             if changes and trainer.dist.is_main:
                 from imgen.engine.rundir import MetricsLog
 

@@ -147,8 +147,36 @@ def setup(device: torch.device, timeout_minutes: float) -> tuple[Distributed, to
     else:
         raise UsageError(f"distributed training runs on CUDA or the CPU, not on {device.type}")
     if not dist.is_initialized():
-        dist.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes))
+        timeout = datetime.timedelta(minutes=timeout_minutes)
+        store = _attempt_store(job, timeout)
+        if store is None:
+            dist.init_process_group(backend, timeout=timeout)
+        else:
+            dist.init_process_group(
+                backend, store=store, rank=job.rank, world_size=job.world_size, timeout=timeout
+            )
     return job, device
+
+
+def _attempt_store(job: Distributed, timeout: datetime.timedelta) -> Any:
+    """Under torchrun, the rendezvous store seen through a prefix of this attempt
+    (TORCHELASTIC_RESTART_COUNT), or None elsewhere. With the c10d rendezvous the agent's
+    store outlives a restart, and the process group's keys (each rank's address) of the
+    failed attempt would send the restarted workers to ports nobody listens on."""
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    host, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
+    if attempt is None or not host or not port:
+        return None
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    base = dist.TCPStore(
+        host,
+        int(port),
+        job.world_size,
+        is_master=not agent and job.rank == 0,
+        timeout=timeout,
+        multi_tenant=not agent,
+    )
+    return dist.PrefixStore(f"imgen/attempt_{attempt}", base)
 
 
 # -- batch norm across ranks ---------------------------------------------------------------------
