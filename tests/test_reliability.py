@@ -208,3 +208,30 @@ def test_two_ctrl_c_50_ms_apart_abort_without_saving(photo_folder, tmp_path):
     assert process.returncode == 130, err
     assert "aborting without saving" in err and "Traceback" not in err
     assert not list((tmp_path / "run" / "checkpoints").glob("step_*"))
+
+
+@pytest.mark.parametrize(("signum", "code"), [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_during_start_up_is_one_sentence(
+    photo_folder, tmp_path, monkeypatch, signum, code
+):
+    """A stop signal while the run is being set up (here: while its data is read) ends with
+    the signal's exit code and one sentence, not a traceback or a silent kill."""
+    import signal
+
+    from imgen_sr.task import SuperResolution
+
+    dataset = SuperResolution.dataset
+
+    def interrupted(self, *args, **kwargs):
+        signal.raise_signal(getattr(signal, signum))
+        return dataset(self, *args, **kwargs)
+
+    monkeypatch.setattr(SuperResolution, "dataset", interrupted)
+    args = ["train", "sr", "--data", str(photo_folder), "--out", str(tmp_path), "--steps", "1"]
+    result = CliRunner().invoke(
+        cli, [*args, "--crop", "32", "--batch-size", "1", "--gan-weight", "0"]
+    )
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    assert f"{signum} during start-up, before step 1" in result.stderr
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handlers are given back

@@ -7,7 +7,10 @@ that ``imgen train --help`` lists the tasks without importing torch.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +236,35 @@ def _resume_changes(cls: type, stored: dict[str, Any], cfg: Any) -> dict[str, tu
     }
 
 
+class StartupStopped(BaseException):
+    """SIGINT, SIGTERM or SIGUSR1 before the training loop began (there is nothing to save)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stopped_during_startup():
+    """Turn a stop signal during start-up (imports, data checks, model building) into
+    :class:`StartupStopped`, so that it ends in one sentence and the signal's exit code rather
+    than a traceback or a silent kill. The training loop installs its own handlers."""
+    from imgen.engine.trainer import STOP_SIGNALS
+
+    def stop(signum: int, frame: Any) -> None:
+        raise StartupStopped(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def train_command(task: Any) -> click.Command:
     """The ``imgen train TASK`` command of ``task``: ``--config`` and its config's options."""
     from imgen.config import click_options
@@ -289,7 +321,8 @@ def train_command(task: Any) -> click.Command:
                 "add --allow-changes to change them (recorded in metrics.jsonl)"
             )
         try:
-            trainer = Trainer(task, cfg)
+            with _stopped_during_startup():
+                trainer = Trainer(task, cfg)
             if trainer.dist.is_main and not cfg.name:
                 _record_elastic_run(cfg.out, trainer.run_dir)
             if changes and trainer.dist.is_main:
@@ -299,6 +332,15 @@ def train_command(task: Any) -> click.Command:
                     "options_changed", changes={k: list(v) for k, v in changes.items()}
                 )
             run_dir = trainer.fit()
+        except StartupStopped as stopped:
+            name = signal.Signals(stopped.signum).name
+            click.echo(
+                f"imgen: {name} during start-up, before step 1: nothing was trained or saved; "
+                "run the command again (a run directory it already made resumes from step 0 "
+                "with --resume)",
+                err=True,
+            )
+            ctx.exit(128 + stopped.signum)
         except Interrupted as stopped:  # saved; the hint is printed, no "Aborted!" from click
             ctx.exit(128 + int(stopped.signum))
         except KeyboardInterrupt:  # a second Ctrl-C: aborted without saving, as it said
