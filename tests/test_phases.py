@@ -17,33 +17,15 @@ from imgen.engine.schedule import lr_factor, phase_factors
 from imgen.engine.trainer import Trainer
 from imgen.errors import UsageError
 from imgen.plugins import create_task
+from tests.test_engine import tiny_sr_config
+
+# Engine tests' tiny sr run, with a pixel-loss phase of 3 of its 6 steps, every step logged
+# and saved.
+PHASED = {"pretrain_steps": 3, "log_every": 1, "save_every": 1, "keep": 10}
 
 
 def tiny(data: Path, out: Path, **changes):
-    task = create_task("sr")
-    options = dict(
-        data=str(data),
-        out=str(out),
-        name="run",
-        steps=6,
-        pretrain_steps=3,
-        batch_size=2,
-        crop=32,
-        scale=2,
-        num_feat=8,
-        num_block=1,
-        workers=0,
-        log_every=1,
-        sample_every=3,
-        save_every=1,
-        keep=10,
-        deterministic=True,
-        seed=3,
-        gan_weight=0.01,
-        perceptual_weight=0.0,
-    )
-    options.update(changes)
-    return task, task.Config(**options)
+    return tiny_sr_config(data, out, **{**PHASED, **changes})
 
 
 def events(run: Path) -> list[dict]:
