@@ -165,8 +165,8 @@ def _attempt_store(job: Distributed, timeout: datetime.timedelta) -> Any:
     failed attempt would send the restarted workers to ports nobody listens on."""
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
     host, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
-    if attempt is None or not host or not port:
-        return None
+    if attempt in (None, "0") or not host or not port:
+        return None  # a first attempt finds no stale keys: torch's own set-up
     agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
     base = dist.TCPStore(
         host,
