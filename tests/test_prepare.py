@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -30,7 +29,7 @@ from imgen.data.prepared import (
 from imgen.data.sampler import SampleStream
 from imgen.engine.trainer import Trainer
 from imgen.errors import DataError, UsageError
-from imgen.plugins import create_task
+from tests.test_engine import tiny_sr_config
 
 CROP, STEP = 128, 64
 SIZES = {"astronaut": (450, 600), "coffee": (400, 600), "chelsea": (300, 451)}
@@ -192,28 +191,10 @@ def test_a_large_plain_folder_suggests_prepare_and_is_not_cached_per_rank(
 
 
 def _config(data: Path, out: Path, **changes):
-    task = create_task("sr")
-    cfg = task.Config(
-        data=str(data),
-        out=str(out),
-        name="run",
-        steps=4,
-        batch_size=2,
-        crop=32,
-        scale=2,
-        num_feat=8,
-        num_block=1,
-        workers=0,
-        log_every=2,
-        sample_every=100,
-        save_every=2,
-        deterministic=True,
-        seed=3,
-        gan_weight=0.0,
-        perceptual_weight=0.0,
-        lr_schedule="constant",  # the same rates whatever the number of steps
-    )
-    return task, dataclasses.replace(cfg, **changes)
+    """The engine tests' tiny sr run, PSNR-oriented, at a constant LR (the same rates
+    whatever the number of steps)."""
+    options = dict(steps=4, log_every=2, sample_every=100, save_every=2, gan_weight=0.0)
+    return tiny_sr_config(data, out, **{**options, "lr_schedule": "constant", **changes})
 
 
 def _recording(trainer: Trainer) -> list[tuple[int, int]]:
