@@ -51,7 +51,9 @@ class Task:
             folders made by ``imgen prepare`` (:func:`imgen.data.training_images`), what
             ``imgen bench --sections data`` measures: ``{"prepare": {"scale": 4}, "configs":
             {"bicubic": {"degradation": "bicubic"}}}`` (options of ``prepare_folder``; config
-            fields of each compared row).
+            fields of each compared row), and optionally ``"demand"``: the GPU configuration
+            whose loader workers are estimated (:mod:`imgen.bench.demand`: ``{"variant":
+            "rrdbnet", "batch_size": 16, "crop": 128, "phases": {"pixel": {...}}}``).
         d_first: update the discriminator(s) before the generator(s) (pix2pix) or after
             (CycleGAN). Ignored when the task has no discriminator.
         generator_prefix / discriminator_prefix: networks whose names start with these are

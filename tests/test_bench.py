@@ -190,6 +190,29 @@ def test_data_sources_compare_2k_pngs_prepared_shards_and_cache(micro_report):
     assert "### Training crops by data source (one core)" in stdout
 
 
+def test_data_sources_estimate_the_workers_an_h100_needs(micro_report):
+    report, stdout = micro_report
+    demand = report["data_sources"]["demand"]
+    assert demand["variant"] == "sr:rrdbnet" and (demand["batch_size"], demand["crop"]) == (16, 128)
+    rates = demand["worker_rates"]
+    assert set(rates) == {"bicubic (LR stored)", "realesrgan"}
+    phases = {p["phase"]: p for p in demand["phases"]}
+    assert list(phases) == ["pixel-loss phase", "GAN phase"]
+    pixel, gan = phases["pixel-loss phase"], phases["GAN phase"]
+    # By hand: RRDBNet (64 features, 23 blocks, growth 32) costs 17.92M multiply-adds per LR
+    # pixel (16.53M in the blocks, the rest in the x2/x4 upsampling convs); 16 crops of 32x32
+    # LR pixels, 2 FLOPs per multiply-add, and the backward about twice the forward.
+    by_hand = 3 * 2 * 17.92e6 * 16 * 32 * 32 / 1e12
+    assert pixel["tflops_per_step"] == pytest.approx(by_hand, rel=0.03)
+    assert gan["tflops_per_step"] > pixel["tflops_per_step"]  # the discriminator's on top
+    h100 = pixel["gpus"]["H100 SXM"]
+    expected = 0.4 * 989.4e12 * 16 / (pixel["tflops_per_step"] * 1e12)
+    assert h100["crops_per_s"] == pytest.approx(expected)
+    for label, rate in rates.items():
+        assert h100["workers"][label] == -(-h100["crops_per_s"] // rate)
+    assert "Loader workers a GPU needs:" in stdout and "H100 SXM at 40% MFU" in stdout
+
+
 def test_degradation_section_measures_each_degradation(micro_report):
     report, stdout = micro_report
     rows = {r["degradation"]: r for r in report["degradation"]}

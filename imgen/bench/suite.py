@@ -208,7 +208,7 @@ def _settings(ctx: Any, opts: SuiteOptions, sections: list[str], variants: list[
 def _sections(
     ctx: Any, opts: SuiteOptions, sections: list[str], variants: list[Any]
 ) -> dict[str, Any]:
-    from imgen.bench import degradation, inference, metrics, pipeline
+    from imgen.bench import degradation, demand, inference, metrics, pipeline
 
     out: dict[str, Any] = {}
     training = _Training(ctx, opts, variants)
@@ -230,6 +230,9 @@ def _sections(
                 out["data_sources"] = datasources.measure(
                     tmp, images, task=reader, quick=ctx.quick, log=ctx.log
                 )
+            gpu = demand.measure(ctx, reader, out["data_sources"])
+            if gpu is not None:
+                out["data_sources"]["demand"] = gpu
     if "degradation" in sections:
         out["degradation"] = degradation.measure(ctx)
     if "metrics" in sections:

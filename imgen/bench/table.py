@@ -220,7 +220,14 @@ def data_sources_table(report: dict[str, Any]) -> str:
         f"{d['prepare_s']:.1f} s on {d['prepare_workers']} cores, "
         f"{d['sub_images']} sub-images, {d['prepared_mb']:.0f} MB of shards"
     )
-    return line + "\n\n" + _table(header, rows)
+    text = line + "\n\n" + _table(header, rows)
+    if d.get("demand"):
+        from imgen.bench.demand import demand_lines
+
+        text += "\n\nLoader workers a GPU needs:\n" + "\n".join(
+            f"- {x}" for x in demand_lines(d["demand"])
+        )
+    return text
 
 
 def degradation_table(report: dict[str, Any]) -> str:

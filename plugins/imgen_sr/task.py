@@ -238,6 +238,14 @@ class SuperResolution(PairedGANTask):
             "bicubic": {"degradation": "bicubic", "scale": 4},
             "realesrgan": {"degradation": "realesrgan", "scale": 4},
         },
+        # The GPU run the loader must keep fed: ESRGAN's RRDBNet at its batch and GT crop
+        # (the pixel-loss phase is the fastest step, so the one that asks the most crops/s).
+        "demand": {
+            "variant": "rrdbnet",
+            "batch_size": 16,
+            "crop": 128,
+            "phases": {"pixel-loss phase": {"gan_weight": 0}, "GAN phase": {}},
+        },
     }
     bench_variants = [
         {"name": "srresnet", "options": {"generator": "srresnet"}},
