@@ -1,13 +1,16 @@
 """Peak memory of tiled prediction of a large photo: `imgen predict --tile` under /usr/bin/time.
 
     python benchmarks/tiled_memory.py --label after
+    python benchmarks/tiled_memory.py --label "auto-tiled" --tile auto
     python benchmarks/tiled_memory.py --label before --pythonpath OLD_CHECKOUT:OLD_CHECKOUT/plugins
 
 Makes a WIDTHxHEIGHT photo (scikit-image's astronaut, resized with Lanczos), an SR run
 (`imgen train sr --steps 1`: the weights do not matter for memory, the architecture does), and
 runs `imgen predict --run RUN PHOTO -o OUT --tile T` under `/usr/bin/time -v`, reading its
-"Maximum resident set size" and wall time. `--pythonpath` runs another checkout of imgen
-(before/after comparisons); results are merged into the JSON file by label.
+"Maximum resident set size" and wall time (`--tile auto`: no `--tile`, so predict picks a tile
+by itself when the whole image would not fit; what it said is kept as "said").
+`--pythonpath` runs another checkout of imgen (before/after comparisons); results are merged
+into the JSON file by label.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=3000)
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--generator", default="srresnet")
-    parser.add_argument("--tile", type=int, default=256)
+    parser.add_argument("--tile", default="256", help="tile side, or auto (no --tile)")
     parser.add_argument("--threads", type=int, default=0, help="OMP threads (0: torch's).")
     parser.add_argument("--json", default="benchmarks/results/tiled_memory.json")
     args = parser.parse_args()
@@ -67,8 +70,9 @@ def main() -> None:
         subprocess.run(imgen(train), env=env, check=True, stdout=subprocess.DEVNULL, cwd=work)
         predict = [
             "predict", "--run", str(work / "runs" / "run"), str(photo), "-o", str(work / "out"),
-            "--tile", str(args.tile),
         ]  # fmt: skip
+        if args.tile != "auto":
+            predict += ["--tile", str(int(args.tile))]
         command = ["/usr/bin/time", "-v", *imgen(predict)]
         print("$ " + " ".join(command), flush=True)
         # cwd: `python -m` puts the working directory first on sys.path, which would shadow
@@ -79,7 +83,9 @@ def main() -> None:
         report = done.stderr
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", report).group(1))
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", report).group(1)
-    row = {"label": args.label, "peak_rss_gb": round(peak_kb / 1024**2, 3), "wall": wall}
+    said = [x for x in report.splitlines() if "tile" in x.lower() and "imgen" in x.lower()]
+    row = {"label": args.label, "tile": args.tile, "peak_rss_gb": round(peak_kb / 1024**2, 3)}
+    row.update(wall=wall, threads=args.threads or None, said=said)
     print(json.dumps(row))
 
     path = Path(args.json)
@@ -89,8 +95,7 @@ def main() -> None:
         "image": f"{args.width}x{args.height}",
         "scale": args.scale,
         "generator": args.generator,
-        "tile": args.tile,
-        "command": "imgen predict --run RUN photo.png -o OUT --tile " + str(args.tile),
+        "command": "imgen predict --run RUN photo.png -o OUT [--tile T]",
         "output_uint8_gb": round(args.width * args.height * args.scale**2 * 3 / 1024**3, 3),
     }
     write_json(path, settings, rows)

@@ -263,6 +263,11 @@ def predict_fitting(
 # The share of the available memory a prediction may use for the network's activations (the
 # rest: the output image, the input, other processes). Tiles are chosen to fit in it.
 MEMORY_SHARE = 0.5
+# The most a prediction's activations may take however much memory there is: past a tile of
+# a few hundred pixels a larger one is barely faster (the context is a small part of it) and
+# only raises the peak (a 4000x3000 photo at x4 with srresnet: 12.9 GB with half of 23 GB
+# free, 3-4 GB with this bound; benchmarks/tiled_memory.py).
+MAX_ACTIVATION_BYTES = 2 * 1024**3
 # Live activations at a layer's peak, in multiples of the largest layer output: its input, its
 # output and a residual branch's skip (conservative for plain and residual networks).
 LIVE_OUTPUTS = 3
@@ -314,17 +319,20 @@ def auto_tile(
 ) -> int | None:
     """The tile side for an image whose activations need ``per_pixel`` bytes per input pixel:
     None (whole image) when they fit in :data:`MEMORY_SHARE` of ``available`` bytes less
-    ``fixed`` (the output image, the input), else the largest tile (a multiple of 32 and of
-    ``multiple``, at least 32) whose tile plus context fits. ``available`` 0 (unknown): None.
+    ``fixed`` (the output image, the input) and in :data:`MAX_ACTIVATION_BYTES`, else the
+    largest tile (a multiple of 32 and of ``multiple``, at least 32) whose tile plus context
+    fits. ``available`` 0 (unknown): None.
 
     Example:
         >>> auto_tile(100, 100, 1000.0, 10**9)  # 10 MB of 500 MB: whole
-        >>> auto_tile(4000, 3000, 12288.0, 8 * 1024**3, overlap=32)  # 147 GB of 4 GB: tiles
-        512
+        >>> auto_tile(4000, 3000, 12288.0, 8 * 1024**3, overlap=32)  # 147 GB of 2 GB: tiles
+        352
+        >>> auto_tile(4000, 3000, 12288.0, 2 * 1024**3, overlap=32)  # 147 GB of 1 GB: tiles
+        224
     """
     if available <= 0 or per_pixel <= 0:
         return None
-    budget = MEMORY_SHARE * available - fixed
+    budget = min(MEMORY_SHARE * available - fixed, MAX_ACTIVATION_BYTES)
     if height * width * per_pixel <= budget:
         return None
     side = int(math.sqrt(max(budget, 0) / per_pixel)) - 2 * overlap

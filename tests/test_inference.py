@@ -225,3 +225,18 @@ def test_out_of_memory_retries_in_halved_tiles_and_says_so() -> None:
 def test_out_of_memory_below_the_smallest_tile_is_one_sentence() -> None:
     with pytest.raises(torch.OutOfMemoryError, match="even in tiles of 16 pixels"):
         predict_fitting(FakeOOM(limit=1), photo_tensor(64, 64), tile=16, min_tile=16)
+
+
+@pytest.mark.parametrize(
+    ("available_gb", "tile"),
+    [(2, 224), (8, 352), (64, 352), (1024, 352)],  # half of 2 GB; then the 2 GB bound
+)
+def test_auto_tile_bounds_the_activations_however_much_memory_there_is(available_gb, tile):
+    from imgen.inference import MAX_ACTIVATION_BYTES, auto_tile
+
+    per_pixel = 12288.0  # srresnet x4, as activation_bytes probes it
+    chosen = auto_tile(3000, 4000, per_pixel, available_gb * 1024**3, overlap=32)
+    assert chosen == tile
+    assert (chosen + 64) ** 2 * per_pixel <= MAX_ACTIVATION_BYTES
+    # An image whose activations fit the bound and the memory stays whole.
+    assert auto_tile(200, 300, per_pixel, available_gb * 1024**3, overlap=32) is None
