@@ -246,8 +246,17 @@ def prepare(work: Path, base: Path, case: Case) -> None:
         (work / "afile").write_text("keep me\n")
 
 
+# imgen sets an unreadable checkpoint aside by renaming it: kept, and its files are no new writes.
+SET_ASIDE = ".unreadable"
+
+
 def snapshot(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir()}
+    """The files under ``root``, a set-aside checkpoint's under its original name."""
+    return {
+        p.relative_to(root).as_posix().replace(SET_ASIDE + "/", "/")
+        for p in root.rglob("*")
+        if not p.is_dir()
+    }
 
 
 def score(case: Case, base: Path, env: dict[str, str]) -> dict:
@@ -271,7 +280,7 @@ def score(case: Case, base: Path, env: dict[str, str]) -> dict:
         written = sorted(after - before)
         allowed = ("work/" + a + "/" for a in case.allowed)
         outside = [p for p in written if not p.startswith(tuple(allowed)) and p != f"work/{MARKER}"]
-        kept = {p.name for p in (work / "run" / "checkpoints").iterdir()}
+        kept = {p.name.removesuffix(SET_ASIDE) for p in (work / "run" / "checkpoints").iterdir()}
         last = done.stderr.strip().splitlines()[-1:] or [""]
         return {
             "case": case.name,

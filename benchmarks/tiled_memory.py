@@ -83,7 +83,7 @@ def main() -> None:
         report = done.stderr
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", report).group(1))
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", report).group(1)
-    said = [x for x in report.splitlines() if "tile" in x.lower() and "imgen" in x.lower()]
+    said = [x for x in report.splitlines() if x.startswith("imgen:")]
     row = {"label": args.label, "tile": args.tile, "peak_rss_gb": round(peak_kb / 1024**2, 3)}
     row.update(wall=wall, threads=args.threads or None, said=said)
     print(json.dumps(row))

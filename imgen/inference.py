@@ -265,8 +265,9 @@ def predict_fitting(
 MEMORY_SHARE = 0.5
 # The most a prediction's activations may take however much memory there is: past a tile of
 # a few hundred pixels a larger one is barely faster (the context is a small part of it) and
-# only raises the peak (a 4000x3000 photo at x4 with srresnet: 12.9 GB with half of 23 GB
-# free, 3-4 GB with this bound; benchmarks/tiled_memory.py).
+# only raises the peak (a 4000x3000 photo at x4 with srresnet on 2 CPU cores: tiles of 864
+# and 12.9 GB with half of 23 GB free, tiles of 352 and 4.0 GB with this bound, 8 % slower;
+# benchmarks/tiled_memory.py).
 MAX_ACTIVATION_BYTES = 2 * 1024**3
 # Live activations at a layer's peak, in multiples of the largest layer output: its input, its
 # output and a residual branch's skip (conservative for plain and residual networks).
