@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from imgen.cli import cli
@@ -231,3 +232,75 @@ def test_predict_tiles_by_itself_when_the_whole_image_would_not_fit(sr_run, tmp_
     a, b = (np.asarray(Image.open(tmp_path / d / "image_000.png")) for d in ("whole", "tiled"))
     assert a.shape == b.shape == (600, 600, 3)
     assert np.abs(a.astype(int) - b).max() <= 1  # tiles with 32 px of context: seamless
+
+
+# -- a training batch the memory cannot hold (issue 24, item 5) ---------------------------------
+TINY_SR = [
+    "--scale", "2", "--crop", "16", "--gan-weight", "0", "--num-feat", "4", "--num-block", "1",
+    "--workers", "0", "--sample-every", "0",
+]  # fmt: skip
+
+
+def test_train_batch_the_memory_cannot_hold_is_refused_before_any_run(tmp_path):
+    data = tiny_image_folder(tmp_path / "data", count=2, size=(32, 32))
+    out = tmp_path / "runs"
+    args = ["train", "sr", "--data", data, "--out", out, *TINY_SR, "--steps", "1"]
+    # Real memory: 10^9 samples of even this tiny model's activations fit on no machine.
+    result = run_cli(*args, "--batch-size", "1000000000")
+    assert_usage_error(result, "--batch-size 1000000000 needs at least ")
+    assert "GB available; at most " in result.output
+    assert not out.exists()
+
+
+def test_train_batch_memory_counts_the_micro_batch(tmp_path, monkeypatch):
+    import imgen.engine.device
+
+    data = tiny_image_folder(tmp_path / "data", count=2, size=(32, 32))
+    out = tmp_path / "runs"
+    args = ["train", "sr", "--data", data, "--out", out, *TINY_SR, "--steps", "1"]
+    # 64 KB free: this model keeps ~16 KB a 16x16 sample, so 8 at once do not fit...
+    monkeypatch.setattr(imgen.engine.device, "available_memory", lambda device=None: 2**16)
+    result = run_cli(*args, "--batch-size", "8")
+    assert_usage_error(result, "--batch-size 8 needs at least ")
+    assert not out.exists()
+    # ... and in micro-batches of 2 they do: the batch is held a micro-batch at a time.
+    result = run_cli(*args, "--batch-size", "8", "--grad-accum", "4")
+    assert result.exit_code == 0, result.output
+    # One sample that does not fit (a 32x32 crop, ~64 KB, in 40 KB) says what to lower instead.
+    monkeypatch.setattr(imgen.engine.device, "available_memory", lambda device=None: 40 * 2**10)
+    result = run_cli(*args, "--batch-size", "1", "--crop", "32")
+    assert_usage_error(result, "one sample does not fit: lower --crop or the model's size")
+
+
+@pytest.mark.parametrize(
+    "task_args",
+    [
+        # realesrgan: the heaviest prepare(), degradations on the device
+        ["sr", *TINY_SR, "--generator", "rrdbnet", "--degradation", "realesrgan"],
+        # dcgan: the generator's input is noise; its networks have batch norm
+        ["dcgan", "--image-size", "32", "--workers", "0", "--sample-every", "0"],
+        # translate: a U-Net with batch norm, whose running statistics a forward would move
+        ["translate", "--condition", "gray", "--crop", "32", "--depth", "5", "--ngf", "8",
+         "--ndf", "8", "--workers", "0", "--sample-every", "0"],
+    ],
+    ids=["sr-realesrgan", "dcgan", "translate"],
+)  # fmt: skip
+def test_measuring_the_batch_leaves_the_run_as_it_was(tmp_path, monkeypatch, task_args):
+    """The measurement runs the generator once: the run's randomness and batch-norm
+    statistics are those of a run that was not measured (unknown memory skips it)."""
+    from safetensors.torch import load_file
+
+    import imgen.engine.device
+
+    data = tiny_image_folder(tmp_path / "data", count=2, size=(64, 64))
+    task, *rest = task_args
+    args = ["train", task, "--data", data, *rest, "--steps", "2", "--batch-size", "2"]
+    measured = run_cli(*args, "--out", tmp_path / "a")
+    assert measured.exit_code == 0, measured.output
+    monkeypatch.setattr(imgen.engine.device, "available_memory", lambda device=None: 0)
+    unmeasured = run_cli(*args, "--out", tmp_path / "b")
+    assert unmeasured.exit_code == 0, unmeasured.output
+    a, b = (load_file(next((tmp_path / d).glob("*/checkpoints/last.safetensors"))) for d in "ab")
+    assert a.keys() == b.keys() and a
+    for key in a:
+        assert torch.equal(a[key], b[key]), key

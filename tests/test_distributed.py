@@ -254,6 +254,35 @@ if os.environ.get("RANK") == "1":  # torchrun's worker of rank 1 fails at its se
 """
 
 
+LITTLE_MEMORY_ON_RANK_1 = """
+import os
+
+if os.environ.get("RANK") == "1":  # torchrun's worker of rank 1 sees 1 MB of free memory
+    import imgen.engine.device as device
+
+    device.available_memory = lambda device=None: 2**20
+"""
+
+
+def test_a_batch_one_rank_cannot_hold_stops_every_rank_before_a_run(data, tmp_path, monkeypatch):
+    """The memory check is collective: rank 0, which has the memory, does not go on to make
+    the run directory while rank 1 stops (which would leave rank 0 waiting for it)."""
+    options = {**COMMON, **CASES["sr-l1"][1], "data": str(data["images"]), "batch_size": 64}
+    args = ["train", "sr", *cli_args(options), "--out", tmp_path / "runs", "--name", "small"]
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(LITTLE_MEMORY_ON_RANK_1)
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(hooks), os.environ.get("PYTHONPATH", "")])
+    )
+    result = run_imgen(*map(str, args), "--nproc", "2", timeout=120)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "--batch-size 64 (micro-batches of 32) needs at least" in result.stderr
+    assert "--batch-size / --grad-accum / 2 ranks is at most" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_rank_that_fails_ends_the_job_with_its_error(data, tmp_path, monkeypatch):
     """Rank 1 raises at step 2 (a sitecustomize module patches it in that process only); the
     job must stop well within the timeout, non-zero, naming the rank and the error, instead

@@ -83,3 +83,36 @@ def available_memory(device: torch.device | str | None = None) -> int:
             left = max(int(limit) - used, 0)
             have = min(have, left) if have else left
     return have
+
+
+def saved_activation_bytes(fn, *args, **kwargs) -> tuple[int, object]:
+    """Bytes that autograd keeps for the backward of ``fn(*args, **kwargs)``; and its result.
+
+    Every tensor saved for backward is counted once (by its storage), parameters and other
+    leaves excepted: they exist whatever the batch. Nothing is kept, so measuring costs the
+    forward alone. What it gives is what the batch holds until ``backward``, the part of a
+    step's memory that grows with the batch size.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+        >>> n, _ = saved_activation_bytes(net, torch.zeros(10, 4))
+        >>> n  # the input, and the 10x8 ReLU output that both ReLU and the last Linear save
+        480
+    """
+    seen: set[tuple[int, int]] = set()
+    total = 0
+
+    def pack(t: torch.Tensor) -> None:
+        nonlocal total
+        base = t._base if t._base is not None else t  # a weight is saved as its transpose
+        if base.is_leaf and base.requires_grad:  # a parameter
+            return None
+        key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+        if key not in seen:
+            seen.add(key)
+            total += t.untyped_storage().nbytes()
+        return None
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda _: None):
+        out = fn(*args, **kwargs)
+    return total, out

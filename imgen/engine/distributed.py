@@ -257,7 +257,10 @@ def launch(nproc: int, argv: list[str]) -> int:
     try:
         run(args)
     except ChildFailedError as exc:
-        raise ImgenError(_failure_sentence(exc)) from None
+        _, failure = exc.get_first_failure()
+        # A rank's usage error (exit 2: a batch too large for its memory) stays one for the job.
+        error = UsageError if failure.exitcode == 2 else ImgenError
+        raise error(_failure_sentence(exc)) from None
     return 0
 
 

@@ -141,6 +141,10 @@ class Trainer:
         self.saved_step: int | None = None  # the step of the newest checkpoint, if any
         # The data is checked before a run directory exists: a bad --data leaves nothing behind.
         self.dataset = task.dataset(cfg, cfg.data, "train")
+        # Every rank measures its own memory; all stop when one cannot hold its micro-batch.
+        problems = [p for p in self.dist.gather(self._batch_memory_problem()) if p]
+        if problems:
+            raise UsageError(problems[0])
         # So are the --logger names and packages (on every rank: each stops in one sentence).
         loggers = make_loggers(split_list(cfg.logger))
         if cfg.init and not cfg.resume:
@@ -218,6 +222,63 @@ class Trainer:
             for group, names in self.groups.items()
         }
         self.samples_per_step = cfg.batch_size * (task.d_steps() if "D" in self.groups else 1)
+
+    def _batch_memory_problem(self) -> str | None:
+        """Why the memory cannot hold a micro-batch (None when it can, or cannot be told).
+
+        The generator's forward on one training sample is measured (the activations autograd
+        keeps for the backward, and the batch itself): a lower bound of what each sample of
+        a step takes, since gradients, the discriminator and a loss network come on top. So
+        ``--batch-size 100000`` stops in a sentence instead of swapping the machine to a halt.
+        """
+        from imgen.engine.device import available_memory, saved_activation_bytes
+
+        cfg = self.cfg
+        have = available_memory(self.device)
+        if not have:  # unknown (an accelerator that does not say): nothing to check against
+            return None
+        micro = cfg.batch_size // cfg.grad_accum // self.dist.world_size
+        # Ranks on one machine share its RAM (on a GPU each has its own memory).
+        sharing = int(os.environ.get("LOCAL_WORLD_SIZE", 1)) if self.device.type == "cpu" else 1
+        rng = ckpt.rng_state()  # the measurement must not shift the run's randomness
+        training = {name: net.training for name, net in self.nets.items()}
+        try:
+            item = self.dataset[(0, cfg.seed)]
+            batch = self.prepare_batch(torch.utils.data.default_collate([item]))
+            held = sum(v.nbytes for v in batch.values() if isinstance(v, torch.Tensor))
+            for net in self.nets.values():
+                net.eval()  # batch norm's running statistics stay as they are
+            with autocast(self.device, self.dtype):
+                saved, _ = saved_activation_bytes(self.task.forward, self.nets, batch)
+        except ImgenError:  # unreadable data, a bad option: the same sentence as step 1's
+            raise
+        except Exception:  # anything else, the first step meets and reports as it would have
+            return None
+        finally:
+            for name, net in self.nets.items():
+                net.train(training[name])
+            ckpt.set_rng_state(rng)
+        per_sample = (saved + held) * sharing
+        need = per_sample * micro
+        if need <= have:
+            return None
+        fits = have // per_sample
+        split = f" (micro-batches of {micro})" if micro != cfg.batch_size else ""
+        world = self.dist.world_size
+        ranks = f" / {world} ranks" if world > 1 else ""
+        where = "GPU memory" if self.device.type == "cuda" else "memory"
+        return (
+            f"--batch-size {cfg.batch_size}{split} needs at least {_size(need)} of {where} for "
+            f"the generator's activations alone ({_size(per_sample)} a sample, measured on "
+            f"one), more than the {_size(have)} available; "
+            + (
+                f"at most {fits} samples can fit at a time (fewer once gradients and the "
+                "discriminator count): lower --batch-size, or raise --grad-accum so that "
+                f"--batch-size / --grad-accum{ranks} is at most {fits}"
+                if fits
+                else "one sample does not fit: lower --crop or the model's size"
+            )
+        )
 
     def _view(self, group: str, name: str, net: nn.Module) -> nn.Module:
         """``net`` as ``group``'s update runs it: compiled once under --compile."""
@@ -861,6 +922,14 @@ class Trainer:
         if not self.dist.is_main:  # one voice for the whole job
             return
         print(f"imgen: {message}", file=sys.stderr)
+
+
+def _size(n: float) -> str:
+    """``n`` bytes as a person reads them: 212 KB, 1.6 MB, 154.3 GB."""
+    for unit, scale in (("GB", 2**30), ("MB", 2**20)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n / 2**10:.0f} KB"
 
 
 class SeededItems(torch.utils.data.Dataset):
