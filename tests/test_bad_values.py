@@ -279,11 +279,14 @@ def test_train_batch_memory_counts_the_micro_batch(tmp_path, monkeypatch):
         ["sr", *TINY_SR, "--generator", "rrdbnet", "--degradation", "realesrgan"],
         # dcgan: the generator's input is noise; its networks have batch norm
         ["dcgan", "--image-size", "32", "--workers", "0", "--sample-every", "0"],
+        # style: two generators, and task state (the image pools)
+        ["style", "--crop", "32", "--blocks", "1", "--ngf", "4", "--ndf", "4", "--pool-size",
+         "2", "--workers", "0", "--sample-every", "0"],
         # translate: a U-Net with batch norm, whose running statistics a forward would move
         ["translate", "--condition", "gray", "--crop", "32", "--depth", "5", "--ngf", "8",
          "--ndf", "8", "--workers", "0", "--sample-every", "0"],
     ],
-    ids=["sr-realesrgan", "dcgan", "translate"],
+    ids=["sr-realesrgan", "dcgan", "style", "translate"],
 )  # fmt: skip
 def test_measuring_the_batch_leaves_the_run_as_it_was(tmp_path, monkeypatch, task_args):
     """The measurement runs the generator once: the run's randomness and batch-norm
@@ -292,8 +295,10 @@ def test_measuring_the_batch_leaves_the_run_as_it_was(tmp_path, monkeypatch, tas
 
     import imgen.engine.device
 
-    data = tiny_image_folder(tmp_path / "data", count=2, size=(64, 64))
     task, *rest = task_args
+    data = tmp_path / "data"
+    for folder in ["trainA", "trainB"] if task == "style" else [""]:
+        tiny_image_folder(data / folder, count=2, size=(64, 64))
     args = ["train", task, "--data", data, *rest, "--steps", "2", "--batch-size", "2"]
     measured = run_cli(*args, "--out", tmp_path / "a")
     assert measured.exit_code == 0, measured.output

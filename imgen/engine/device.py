@@ -88,31 +88,31 @@ def available_memory(device: torch.device | str | None = None) -> int:
 def saved_activation_bytes(fn, *args, **kwargs) -> tuple[int, object]:
     """Bytes that autograd keeps for the backward of ``fn(*args, **kwargs)``; and its result.
 
-    Every tensor saved for backward is counted once (by its storage), parameters and other
-    leaves excepted: they exist whatever the batch. Nothing is kept, so measuring costs the
-    forward alone. What it gives is what the batch holds until ``backward``, the part of a
-    step's memory that grows with the batch size.
+    Every tensor saved for backward is counted once (by its storage), leaves excepted: the
+    parameters (trained or frozen) exist whatever the batch, and the inputs are the caller's
+    to count. The result's graph is as without the measurement (``backward`` works), and so
+    is the memory it holds. What it gives is what a batch holds until ``backward``, the part
+    of a step's memory that grows with it.
 
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
         >>> n, _ = saved_activation_bytes(net, torch.zeros(10, 4))
-        >>> n  # the input, and the 10x8 ReLU output that both ReLU and the last Linear save
-        480
+        >>> n  # the 10x8 ReLU output, which both ReLU and the last Linear save
+        320
     """
-    seen: set[tuple[int, int]] = set()
+    seen: set[int] = set()
     total = 0
 
-    def pack(t: torch.Tensor) -> None:
+    def pack(t: torch.Tensor) -> torch.Tensor:
         nonlocal total
         base = t._base if t._base is not None else t  # a weight is saved as its transpose
-        if base.is_leaf and base.requires_grad:  # a parameter
-            return None
-        key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
-        if key not in seen:
-            seen.add(key)
-            total += t.untyped_storage().nbytes()
-        return None
+        storage = t.untyped_storage()
+        # Every counted tensor stays saved (alive) meanwhile, so no address is seen twice.
+        if base.grad_fn is not None and storage.data_ptr() not in seen:
+            seen.add(storage.data_ptr())
+            total += storage.nbytes()
+        return t
 
-    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda _: None):
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = fn(*args, **kwargs)
     return total, out

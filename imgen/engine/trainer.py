@@ -8,6 +8,7 @@ checkpoints, and resumes exactly.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import random
 import signal
@@ -226,10 +227,12 @@ class Trainer:
     def _batch_memory_problem(self) -> str | None:
         """Why the memory cannot hold a micro-batch (None when it can, or cannot be told).
 
-        The generator's forward on one training sample is measured (the activations autograd
-        keeps for the backward, and the batch itself): a lower bound of what each sample of
-        a step takes, since gradients, the discriminator and a loss network come on top. So
-        ``--batch-size 100000`` stops in a sentence instead of swapping the machine to a halt.
+        The generator's forward and loss on one training sample are measured (the batch, and
+        the activations autograd keeps for the backward, the discriminator's and a loss
+        network's included): a lower bound of what each sample of a step holds, since the
+        backward's gradients come on top (the GAN phase's discriminator too, in a two-phase
+        run). So ``--batch-size 100000`` stops in a sentence instead of swapping the machine
+        to a halt.
         """
         from imgen.engine.device import available_memory, saved_activation_bytes
 
@@ -240,23 +243,43 @@ class Trainer:
         micro = cfg.batch_size // cfg.grad_accum // self.dist.world_size
         # Ranks on one machine share its RAM (on a GPU each has its own memory).
         sharing = int(os.environ.get("LOCAL_WORLD_SIZE", 1)) if self.device.type == "cpu" else 1
-        rng = ckpt.rng_state()  # the measurement must not shift the run's randomness
+        # The measurement must leave the run as it was: its randomness, batch norm's running
+        # statistics (eval mode), the task's own state (which a task's loss may change).
+        rng, task_state = ckpt.rng_state(), copy.deepcopy(self.task.state_dict())
         training = {name: net.training for name, net in self.nets.items()}
+        frozen = [  # as in the generator's update: no gradients into the discriminator
+            p
+            for group, names in self.groups.items()
+            if group != "G"
+            for n in names
+            for p in self.nets[n].parameters()
+            if p.requires_grad
+        ]
+
+        def generator_step(batch: dict) -> torch.Tensor:
+            return self.task.g_loss(self.nets, batch, self.task.forward(self.nets, batch))[0]
+
         try:
             item = self.dataset[(0, cfg.seed)]
             batch = self.prepare_batch(torch.utils.data.default_collate([item]))
             held = sum(v.nbytes for v in batch.values() if isinstance(v, torch.Tensor))
             for net in self.nets.values():
-                net.eval()  # batch norm's running statistics stay as they are
+                net.eval()
+            for p in frozen:
+                p.requires_grad_(False)
             with autocast(self.device, self.dtype):
-                saved, _ = saved_activation_bytes(self.task.forward, self.nets, batch)
+                saved, _ = saved_activation_bytes(generator_step, batch)
         except ImgenError:  # unreadable data, a bad option: the same sentence as step 1's
             raise
         except Exception:  # anything else, the first step meets and reports as it would have
             return None
         finally:
+            for p in frozen:
+                p.requires_grad_(True)
             for name, net in self.nets.items():
                 net.train(training[name])
+            if task_state is not None:
+                self.task.load_state_dict(task_state)
             ckpt.set_rng_state(rng)
         per_sample = (saved + held) * sharing
         need = per_sample * micro
@@ -269,7 +292,7 @@ class Trainer:
         where = "GPU memory" if self.device.type == "cuda" else "memory"
         return (
             f"--batch-size {cfg.batch_size}{split} needs at least {_size(need)} of {where} for "
-            f"the generator's activations alone ({_size(per_sample)} a sample, measured on "
+            f"the generator's step alone ({_size(per_sample)} a sample, measured on "
             f"one), more than the {_size(have)} available; "
             + (
                 f"at most {fits} samples can fit at a time (fewer once gradients and the "
