@@ -94,6 +94,13 @@ def saved_activation_bytes(fn, *args, **kwargs) -> tuple[int, object]:
     is the memory it holds. What it gives is what a batch holds until ``backward``, the part
     of a step's memory that grows with it.
 
+    Args:
+        fn: the forward to measure (a module, or a function of modules), run with grad on.
+        args, kwargs: its arguments.
+
+    Returns:
+        The bytes saved, and what ``fn`` returned.
+
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
         >>> n, _ = saved_activation_bytes(net, torch.zeros(10, 4))

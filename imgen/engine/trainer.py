@@ -247,20 +247,13 @@ class Trainer:
         # statistics (eval mode), the task's own state (which a task's loss may change).
         rng, task_state = ckpt.rng_state(), copy.deepcopy(self.task.state_dict())
         training = {name: net.training for name, net in self.nets.items()}
-        frozen = [  # as in the generator's update: no gradients into the discriminator
-            p
-            for group, names in self.groups.items()
-            if group != "G"
-            for n in names
-            for p in self.nets[n].parameters()
-            if p.requires_grad
-        ]
+        frozen = self._trainable_outside("G")  # as in the generator's update
 
         def generator_step(batch: dict) -> torch.Tensor:
             return self.task.g_loss(self.nets, batch, self.task.forward(self.nets, batch))[0]
 
         try:
-            item = self.dataset[(0, cfg.seed)]
+            item = SeededItems(self.dataset)[(0, cfg.seed)]  # as the loader gives it
             batch = self.prepare_batch(torch.utils.data.default_collate([item]))
             held = sum(v.nbytes for v in batch.values() if isinstance(v, torch.Tensor))
             for net in self.nets.values():
@@ -580,6 +573,18 @@ class Trainer:
         with autocast(self.device, self.dtype):
             return self.task.forward(self.views[group], batch)
 
+    def _trainable_outside(self, group: str) -> list[nn.Parameter]:
+        """The trainable parameters of the other groups' networks, which ``group``'s update
+        freezes (parameters a network keeps frozen stay frozen: they are not listed)."""
+        return [
+            p
+            for g, names in self.groups.items()
+            if g != group
+            for n in names
+            for p in self.nets[n].parameters()
+            if p.requires_grad
+        ]
+
     def _update(
         self,
         group: str,
@@ -589,14 +594,7 @@ class Trainer:
         logs: dict,
     ) -> list[dict]:
         """Accumulate ``loss_fn`` over the micro-batches and step ``group``'s optimizer."""
-        frozen = [
-            p
-            for g, names in self.groups.items()
-            if g != group
-            for n in names
-            for p in self.nets[n].parameters()
-            if p.requires_grad  # parameters a network keeps frozen stay frozen
-        ]
+        frozen = self._trainable_outside(group)
         for p in frozen:  # no gradients into the other group's networks
             p.requires_grad_(False)
         kept = []
