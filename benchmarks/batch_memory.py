@@ -7,7 +7,7 @@ that fit. This script trains two steps at two batch sizes, each in a fresh proce
 compares the measure with the growth of the peak RSS per sample between them.
 
     python benchmarks/batch_memory.py            # srresnet and compact, crop 96, GAN from step 0
-    python benchmarks/batch_memory.py --generators rrdbnet --batches 2 6
+    python benchmarks/batch_memory.py --generators rrdbnet --batches 2 10
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from _common import write_json
 
 CHILD = """
 import json, resource, sys
-import imgen.engine.device as device
 from imgen.engine.trainer import Trainer
 from imgen.plugins import create_task
 
@@ -32,14 +31,11 @@ task = create_task("sr")
 cfg = task.Config(data=data, out=out, steps=2, batch_size=batch, crop=crop, generator=generator,
                   workers=0, sample_every=0, pretrain_steps=0)
 trainer = Trainer(task, cfg, quiet=True)
-free = device.available_memory
-device.available_memory = lambda d=None: 1  # the check's sentence names its measure
-problem = trainer._batch_memory_problem()
-device.available_memory = free
+sample = trainer.sample_bytes()  # what the batch-memory check measures
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 trainer.fit()
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"problem": problem, "before_kb": before, "after_kb": after}))
+print(json.dumps({"sample_bytes": sample, "before_kb": before, "after_kb": after}))
 """
 
 
@@ -63,12 +59,6 @@ def measure(generator: str, crop: int, batch: int, data: Path, out: Path) -> dic
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def per_sample_mb(problem: str) -> float:
-    """The measure the check's sentence names: '(18.5 MB a sample, measured on one)'."""
-    amount, unit = problem.split(" a sample, measured on one")[0].rsplit("(", 1)[1].split()
-    return float(amount) * {"KB": 2**-10, "MB": 1, "GB": 2**10}[unit]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generators", nargs="+", default=["srresnet", "compact"])
@@ -87,7 +77,7 @@ def main() -> None:
                 b: measure(generator, args.crop, b, data, Path(tmp) / "runs")
                 for b in (small, large)
             }
-            measured = per_sample_mb(runs[small]["problem"])
+            measured = round(runs[small]["sample_bytes"] / 2**20, 1)
             peaks = {b: runs[b]["after_kb"] / 1024 for b in (small, large)}
             growth = (peaks[large] - peaks[small]) / (large - small)
             rows.append(

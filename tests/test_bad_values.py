@@ -258,7 +258,7 @@ def test_train_batch_memory_counts_the_micro_batch(tmp_path, monkeypatch):
     data = tiny_image_folder(tmp_path / "data", count=2, size=(32, 32))
     out = tmp_path / "runs"
     args = ["train", "sr", "--data", data, "--out", out, *TINY_SR, "--steps", "1"]
-    # 64 KB free: this model keeps ~16 KB a 16x16 sample, so 8 at once do not fit...
+    # 64 KB free: this model keeps ~18 KB a 16x16 sample, so 8 at once do not fit...
     monkeypatch.setattr(imgen.engine.device, "available_memory", lambda device=None: 2**16)
     result = run_cli(*args, "--batch-size", "8")
     assert_usage_error(result, "--batch-size 8 needs at least ")
@@ -266,7 +266,7 @@ def test_train_batch_memory_counts_the_micro_batch(tmp_path, monkeypatch):
     # ... and in micro-batches of 2 they do: the batch is held a micro-batch at a time.
     result = run_cli(*args, "--batch-size", "8", "--grad-accum", "4")
     assert result.exit_code == 0, result.output
-    # One sample that does not fit (a 32x32 crop, ~64 KB, in 40 KB) says what to lower instead.
+    # One sample that does not fit (a 32x32 crop, ~71 KB, in 40 KB) says what to lower instead.
     monkeypatch.setattr(imgen.engine.device, "available_memory", lambda device=None: 40 * 2**10)
     result = run_cli(*args, "--batch-size", "1", "--crop", "32")
     assert_usage_error(result, "one sample does not fit: lower --crop or the model's size")

@@ -224,27 +224,19 @@ class Trainer:
         }
         self.samples_per_step = cfg.batch_size * (task.d_steps() if "D" in self.groups else 1)
 
-    def _batch_memory_problem(self) -> str | None:
-        """Why the memory cannot hold a micro-batch (None when it can, or cannot be told).
+    def sample_bytes(self) -> int | None:
+        """Bytes one training sample holds in the generator's step: the batch, and what
+        autograd keeps of the forward and the generator loss for the backward (the
+        discriminator's and a loss network's activations included). None: it could not be
+        measured (the first step then meets and reports the failure).
 
-        The generator's forward and loss on one training sample are measured (the batch, and
-        the activations autograd keeps for the backward, the discriminator's and a loss
-        network's included): a lower bound of what each sample of a step holds, since the
-        backward's gradients come on top (the GAN phase's discriminator too, in a two-phase
-        run). So ``--batch-size 100000`` stops in a sentence instead of swapping the machine
-        to a halt.
+        A lower bound of a step's memory per sample: the backward's gradients come on top
+        (and the GAN phase's discriminator, in a two-phase run). The run is left as it was:
+        its randomness, batch norm's running statistics (measured in eval mode) and the
+        task's own state (which a task's loss may change).
         """
-        from imgen.engine.device import available_memory, saved_activation_bytes
+        from imgen.engine.device import saved_activation_bytes
 
-        cfg = self.cfg
-        have = available_memory(self.device)
-        if not have:  # unknown (an accelerator that does not say): nothing to check against
-            return None
-        micro = cfg.batch_size // cfg.grad_accum // self.dist.world_size
-        # Ranks on one machine share its RAM (on a GPU each has its own memory).
-        sharing = int(os.environ.get("LOCAL_WORLD_SIZE", 1)) if self.device.type == "cpu" else 1
-        # The measurement must leave the run as it was: its randomness, batch norm's running
-        # statistics (eval mode), the task's own state (which a task's loss may change).
         rng, task_state = ckpt.rng_state(), copy.deepcopy(self.task.state_dict())
         training = {name: net.training for name, net in self.nets.items()}
         frozen = self._trainable_outside("G")  # as in the generator's update
@@ -253,7 +245,7 @@ class Trainer:
             return self.task.g_loss(self.nets, batch, self.task.forward(self.nets, batch))[0]
 
         try:
-            item = SeededItems(self.dataset)[(0, cfg.seed)]  # as the loader gives it
+            item = SeededItems(self.dataset)[(0, self.cfg.seed)]  # as the loader gives it
             batch = self.prepare_batch(torch.utils.data.default_collate([item]))
             held = sum(v.nbytes for v in batch.values() if isinstance(v, torch.Tensor))
             for net in self.nets.values():
@@ -274,19 +266,36 @@ class Trainer:
             if task_state is not None:
                 self.task.load_state_dict(task_state)
             ckpt.set_rng_state(rng)
-        per_sample = (saved + held) * sharing
-        need = per_sample * micro
+        return saved + held
+
+    def _batch_memory_problem(self) -> str | None:
+        """Why the memory cannot hold a micro-batch of :meth:`sample_bytes` samples (None
+        when it can, or cannot be told). So ``--batch-size 100000`` stops in a sentence
+        instead of swapping the machine to a halt."""
+        from imgen.engine.device import available_memory
+
+        cfg = self.cfg
+        have = available_memory(self.device)
+        if not have:  # unknown (an accelerator that does not say): nothing to check against
+            return None
+        one = self.sample_bytes()
+        if one is None:
+            return None
+        micro = cfg.batch_size // cfg.grad_accum // self.dist.world_size
+        # Ranks on one machine share its RAM (on a GPU each has its own memory).
+        sharing = int(os.environ.get("LOCAL_WORLD_SIZE", 1)) if self.device.type == "cpu" else 1
+        need = one * micro * sharing
         if need <= have:
             return None
-        fits = have // per_sample
+        fits = have // (one * sharing)
         split = f" (micro-batches of {micro})" if micro != cfg.batch_size else ""
         world = self.dist.world_size
         ranks = f" / {world} ranks" if world > 1 else ""
         where = "GPU memory" if self.device.type == "cuda" else "memory"
         return (
             f"--batch-size {cfg.batch_size}{split} needs at least {_size(need)} of {where} for "
-            f"the generator's step alone ({_size(per_sample)} a sample, measured on "
-            f"one), more than the {_size(have)} available; "
+            f"the generator's step alone ({_size(one)} a sample, measured on one), more than "
+            f"the {_size(have)} available; "
             + (
                 f"at most {fits} samples can fit at a time (fewer once gradients and the "
                 "discriminator count): lower --batch-size, or raise --grad-accum so that "
