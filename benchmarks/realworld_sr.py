@@ -13,7 +13,9 @@
 4. `imgen eval sr` of every run, and of plain bicubic upscaling, on the degraded Set14 (Y-PSNR,
    SSIM and LPIPS where its weights are present; BasicSR's protocol) and on the clean Set5 x4.
 5. A picture: degraded input (nearest, x4) | bicubic upscaling | bicubic-trained |
-   realesrgan-trained | ground truth, for a crop of a Set14 image.
+   realesrgan-trained | ground truth, for crops of two Set14 images; with --recipe, a second
+   one: bicubic upscaling | two-phase recipe | GAN from step 0 | ground truth, on Set5's
+   butterfly.
 
 Arguments after `--` go to every `imgen train sr` run.
 """
@@ -34,6 +36,8 @@ from _common import write_json
 from PIL import Image
 
 METRICS = ("psnr_y", "ssim_y", "lpips")
+RECIPE = "default recipe (two phases)"
+GAN_ONLY = "GAN from step 0 (--pretrain-steps 0)"
 
 
 def imgen(*args: object) -> str:
@@ -53,28 +57,41 @@ def bicubic_upscale(lr: Path, size: tuple[int, int]) -> np.ndarray:
 
     from imgen.data.resize import imresize
 
-    x = torch.from_numpy(np.asarray(Image.open(lr).convert("RGB"))).permute(2, 0, 1)[None]
+    x = torch.from_numpy(np.array(Image.open(lr).convert("RGB"))).permute(2, 0, 1)[None]
     up = imresize(x.float() / 255, 4).clamp(0, 1).mul(255).round().byte()[0]
     return up.permute(1, 2, 0).numpy()[: size[1], : size[0]]
 
 
-def picture(test: Path, runs: dict[str, Path], out: Path, name: str, box: tuple) -> None:
-    """degraded input | bicubic | bicubic-trained | realesrgan-trained | ground truth."""
-    work = out.parent / "picture-work"
-    hr = Image.open(test / "HR" / name).convert("RGB")
-    lr = test / "LR" / name
-    columns = [np.asarray(Image.open(lr).convert("RGB").resize(hr.size, Image.Resampling.NEAREST))]
-    columns.append(bicubic_upscale(lr, hr.size))
-    for label in ("bicubic", "realesrgan"):
-        imgen("predict", "--run", runs[label], lr, "-o", work / label, "-q")
-        columns.append(np.asarray(Image.open(work / label / name).convert("RGB")))
-    columns.append(np.asarray(hr))
-    top, left, size = box
-    crops = []
-    for c in columns:
-        crop = c[top : top + size, left : left + size]
-        crops += [crop, np.full((size, 4, 3), 255, np.uint8)]
-    Image.fromarray(np.hstack(crops[:-1])).save(out, optimize=True)
+def joined(images: list[np.ndarray], axis: int) -> np.ndarray:
+    """The images side by side (axis 1) or stacked (axis 0), 4 white pixels between."""
+    gap = list(images[0].shape)
+    gap[axis] = 4
+    parts = []
+    for image in images:
+        parts += [image, np.full(gap, 255, np.uint8)]
+    return np.concatenate(parts[:-1], axis=axis)
+
+
+def picture(crops: list[tuple[Path, Path, tuple]], runs: list[Path], out: Path, nearest: bool):
+    """A row per (LR file, HR file, (top, left, size)): [degraded input (nearest) |] bicubic
+    upscaling | each run's output | ground truth."""
+    work = Path(tempfile.mkdtemp())
+    rows = []
+    for lr, hr, (top, left, size) in crops:
+        target = Image.open(hr).convert("RGB")
+        columns = []
+        if nearest:
+            lr_image = Image.open(lr).convert("RGB")
+            columns.append(lr_image.resize(target.size, Image.Resampling.NEAREST))
+        columns.append(bicubic_upscale(lr, target.size))
+        for i, run in enumerate(runs):
+            imgen("predict", "--run", run, lr, "-o", work / str(i), "-q")
+            columns.append(Image.open(work / str(i) / lr.name).convert("RGB"))
+        columns.append(target)
+        rows.append(
+            joined([np.asarray(c)[top : top + size, left : left + size] for c in columns], 1)
+        )
+    Image.fromarray(joined(rows, 0)).save(out, optimize=True)
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -110,6 +127,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/realworld")
     parser.add_argument("--json", default="benchmarks/results/realworld_sr.json")
     parser.add_argument("--picture", default="benchmarks/results/realworld_sr.png")
+    parser.add_argument("--recipe-picture", default="benchmarks/results/realworld_sr_recipe.png")
     parser.add_argument("train_args", nargs="*", help="extra options for imgen train sr")
     args = parser.parse_args()
 
@@ -128,10 +146,8 @@ def main() -> None:
         "trained on bicubic (PSNR, L1)": runs["bicubic"],
     }
     if args.recipe:
-        named["default recipe (two phases)"] = train(out, "recipe-two-phase", args)
-        named["GAN from step 0 (--pretrain-steps 0)"] = train(
-            out, "recipe-gan-only", args, "--pretrain-steps", 0
-        )
+        named[RECIPE] = train(out, "recipe-two-phase", args)
+        named[GAN_ONLY] = train(out, "recipe-gan-only", args, "--pretrain-steps", 0)
     rows = {
         "bicubic upscaling": {
             "real-world Set14": evaluate(test),
@@ -157,7 +173,16 @@ def main() -> None:
             m = r[key]
             cells += [m["psnr_y"], m["ssim_y"]] + ([m.get("lpips", "-")] if lp else [])
         print(f"| {name} | " + " | ".join(map(str, cells)) + f" | {r.get('steps', '-')} |")
-    picture(test, runs, Path(args.picture), "baboon.png", (120, 160, 160))
+    # baboon: fur no model restores; barbara: the noise the realesrgan model removes
+    crops = [
+        (test / "LR" / f"{name}.png", test / "HR" / f"{name}.png", box)
+        for name, box in (("baboon", (120, 160, 160)), ("barbara", (20, 20, 160)))
+    ]
+    picture(crops, [runs["bicubic"], runs["realesrgan"]], Path(args.picture), nearest=True)
+    if args.recipe:
+        set5 = Path(args.set5) / "X4" if (Path(args.set5) / "X4").is_dir() else Path(args.set5)
+        butterfly = [(set5 / "LR" / "butterfly.png", set5 / "HR" / "butterfly.png", (40, 40, 160))]
+        picture(butterfly, [named[RECIPE], named[GAN_ONLY]], Path(args.recipe_picture), False)
     settings = {
         "steps": args.steps,
         "minutes": args.minutes,
