@@ -75,7 +75,6 @@ def joined(images: list[np.ndarray], axis: int) -> np.ndarray:
 def picture(crops: list[tuple[Path, Path, tuple]], runs: list[Path], out: Path, nearest: bool):
     """A row per (LR file, HR file, (top, left, size)): [degraded input (nearest) |] bicubic
     upscaling | each run's output | ground truth."""
-    work = Path(tempfile.mkdtemp())
     rows = []
     for lr, hr, (top, left, size) in crops:
         target = Image.open(hr).convert("RGB")
@@ -84,15 +83,15 @@ def picture(crops: list[tuple[Path, Path, tuple]], runs: list[Path], out: Path, 
             lr_image = Image.open(lr).convert("RGB")
             columns.append(lr_image.resize(target.size, Image.Resampling.NEAREST))
         columns.append(bicubic_upscale(lr, target.size))
-        for i, run in enumerate(runs):
-            imgen("predict", "--run", run, lr, "-o", work / str(i), "-q")
-            columns.append(Image.open(work / str(i) / lr.name).convert("RGB"))
+        for run in runs:
+            with tempfile.TemporaryDirectory() as work:
+                imgen("predict", "--run", run, lr, "-o", work, "-q")
+                columns.append(Image.open(Path(work) / lr.name).convert("RGB"))
         columns.append(target)
         rows.append(
             joined([np.asarray(c)[top : top + size, left : left + size] for c in columns], 1)
         )
     Image.fromarray(joined(rows, 0)).save(out, optimize=True)
-    shutil.rmtree(work, ignore_errors=True)
 
 
 def train(out: Path, name: str, args: argparse.Namespace, *options: object) -> Path:
@@ -198,5 +197,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    with tempfile.TemporaryDirectory():
-        main()
+    main()
